@@ -6,7 +6,7 @@ pkgs=(
   librocksdb-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev libbenchmark-dev
-  libopenblas-dev nlohmann-json3-dev libpcre2-dev
+  libopenblas-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
