@@ -1,0 +1,172 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+
+namespace mneme::kernels {
+namespace {
+
+class HostMemory final : public DeviceMemory {
+ public:
+  HostMemory(void* p, size_t n) : p_(p), n_(n) {}
+  ~HostMemory() override { std::free(p_); }
+  void* data() override { return p_; }
+  size_t size_bytes() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) override {
+    const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded);
+    if (p == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrFormat("cpu: cannot allocate %d bytes", bytes));
+    }
+    return std::unique_ptr<DeviceMemory>(new HostMemory(p, bytes));
+  }
+  absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status CopyToHost(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+
+  absl::Status MatMul(const MatMulParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.m),
+                static_cast<blasint>(p.n), static_cast<blasint>(p.k), 1.0f, p.x,
+                static_cast<blasint>(p.k), p.w, static_cast<blasint>(p.k),
+                p.accumulate ? 1.0f : 0.0f, p.y, static_cast<blasint>(ldy));
+    return absl::OkStatus();
+  }
+
+  absl::Status RmsNorm(const RmsNormParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    for (int64_t r = 0; r < p.rows; ++r) {
+      const float* x = p.x + r * p.dim;
+      float* y = p.y + r * p.dim;
+      float ss = 0.0f;
+      for (int64_t i = 0; i < p.dim; ++i) ss += x[i] * x[i];
+      const float inv = 1.0f / std::sqrt(ss / static_cast<float>(p.dim) + p.eps);
+      for (int64_t i = 0; i < p.dim; ++i) y[i] = p.weight[i] * (x[i] * inv);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Rope(const RopeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    const int64_t half = p.head_dim / 2;
+    // inv_freq as HF computes it: fp32 of theta^(-2i/D).
+    std::vector<float> inv_freq(half), cos_t(half), sin_t(half);
+    for (int64_t i = 0; i < half; ++i) {
+      inv_freq[i] = static_cast<float>(
+          1.0 / std::pow(p.theta, static_cast<double>(2 * i) / static_cast<double>(p.head_dim)));
+    }
+    for (int64_t t = 0; t < p.tokens; ++t) {
+      const float pos = static_cast<float>(p.positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = pos * inv_freq[i];
+        cos_t[i] = std::cos(a);
+        sin_t[i] = std::sin(a);
+      }
+      for (int64_t h = 0; h < p.heads; ++h) {
+        float* v = p.x + (t * p.heads + h) * p.head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * cos_t[i] - b * sin_t[i];
+          v[i + half] = b * cos_t[i] + a * sin_t[i];
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Attention(const AttentionParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    const int64_t group = p.num_heads / p.num_kv_heads;
+    const int64_t d = p.head_dim;
+    const int64_t kv_row = p.num_kv_heads * d;
+    scores_.resize(static_cast<size_t>(p.kv_len));
+    for (int64_t t = 0; t < p.q_tokens; ++t) {
+      const int64_t visible = p.q_offset + t + 1;
+      for (int64_t h = 0; h < p.num_heads; ++h) {
+        const int64_t g = h / group;
+        const float* q = p.q + (t * p.num_heads + h) * d;
+        float max_s = -INFINITY;
+        for (int64_t j = 0; j < visible; ++j) {
+          const float* k = p.k + j * kv_row + g * d;
+          float s = 0.0f;
+          for (int64_t i = 0; i < d; ++i) s += q[i] * k[i];
+          s *= p.scale;
+          scores_[j] = s;
+          max_s = std::max(max_s, s);
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < visible; ++j) {
+          scores_[j] = std::exp(scores_[j] - max_s);
+          sum += scores_[j];
+        }
+        const float inv_sum = 1.0f / sum;
+        float* o = p.out + (t * p.num_heads + h) * d;
+        std::fill(o, o + d, 0.0f);
+        for (int64_t j = 0; j < visible; ++j) {
+          const float w = scores_[j] * inv_sum;
+          const float* v = p.v + j * kv_row + g * d;
+          for (int64_t i = 0; i < d; ++i) o[i] += w * v[i];
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SwiGlu(const SwiGluParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    for (int64_t t = 0; t < p.tokens; ++t) {
+      const float* gate = p.gate_up + t * 2 * p.inter;
+      const float* up = gate + p.inter;
+      float* o = p.out + t * p.inter;
+      for (int64_t i = 0; i < p.inter; ++i) {
+        const float g = gate[i];
+        o[i] = g / (1.0f + std::exp(-g)) * up[i];
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Embedding(const EmbeddingParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    for (int64_t t = 0; t < p.tokens; ++t) {
+      std::memcpy(p.out + t * p.dim, p.table + static_cast<int64_t>(p.ids[t]) * p.dim,
+                  static_cast<size_t>(p.dim) * sizeof(float));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<float> scores_;  // attention scratch, grown to the longest kv_len seen
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> NewCpuBackend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace mneme::kernels

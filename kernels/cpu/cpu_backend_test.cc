@@ -1,0 +1,168 @@
+// Checks each CPU op against an independent double-precision formula on random inputs with
+// awkward sizes (1, primes, non-powers of two).
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <complex>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace mneme::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+double MaxRelErr(const std::vector<float>& got, const std::vector<double>& want) {
+  double max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_FALSE(std::isnan(got[i])) << "NaN at " << i;
+    max_ref = std::max(max_ref, std::abs(want[i]));
+    max_err = std::max(max_err, std::abs(got[i] - want[i]));
+  }
+  EXPECT_GT(max_ref, 0.0) << "reference output is all zeros: the case checks nothing";
+  return max_err / max_ref;
+}
+
+class CpuBackendTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> be_ = NewCpuBackend();
+};
+
+TEST_F(CpuBackendTest, MatMulMatchesNaive) {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {7, 13, 5}, {33, 17, 64}, {3, 100, 37}}) {
+    auto x = Random(m * k, 1), w = Random(n * k, 2), y = Random(m * n, 3);
+    std::vector<double> want(m * n);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double s = y[i * n + j];  // accumulate = true
+        for (int l = 0; l < k; ++l) s += double(x[i * k + l]) * w[j * k + l];
+        want[i * n + j] = s;
+      }
+    ASSERT_TRUE(be_->MatMul({x.data(), w.data(), y.data(), m, n, k, 0, true}).ok());
+    EXPECT_LT(MaxRelErr(y, want), 1e-5) << m << "x" << n << "x" << k;
+  }
+}
+
+TEST_F(CpuBackendTest, MatMulRejectsBadShapes) {
+  float a = 0;
+  EXPECT_EQ(be_->MatMul({&a, &a, &a, 0, 1, 1}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(be_->MatMul({nullptr, &a, &a, 1, 1, 1}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(be_->MatMul({&a, &a, &a, 1, 4, 1, 2}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CpuBackendTest, RmsNormMatchesFormula) {
+  const int rows = 5, dim = 37;
+  auto x = Random(rows * dim, 4), w = Random(dim, 5);
+  std::vector<double> want(rows * dim);
+  for (int r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
+    const double inv = 1.0 / std::sqrt(ss / dim + 1e-6);
+    for (int i = 0; i < dim; ++i) want[r * dim + i] = w[i] * x[r * dim + i] * inv;
+  }
+  std::vector<float> y(rows * dim);
+  ASSERT_TRUE(be_->RmsNorm({x.data(), w.data(), y.data(), rows, dim, 1e-6f}).ok());
+  EXPECT_LT(MaxRelErr(y, want), 1e-6);
+  ASSERT_TRUE(be_->RmsNorm({x.data(), w.data(), x.data(), rows, dim, 1e-6f}).ok());  // in place
+  EXPECT_LT(MaxRelErr(x, want), 1e-6);
+}
+
+TEST_F(CpuBackendTest, RopeIsComplexRotationOfHalves) {
+  const int tokens = 3, heads = 2, d = 10;
+  auto x = Random(tokens * heads * d, 6);
+  std::vector<int32_t> pos = {0, 7, 1023};
+  const double theta = 1e6;
+  std::vector<double> want(x.size());
+  for (int t = 0; t < tokens; ++t)
+    for (int h = 0; h < heads; ++h)
+      for (int i = 0; i < d / 2; ++i) {
+        const float* v = &x[(t * heads + h) * d];
+        const double a = pos[t] * std::pow(theta, -2.0 * i / d);
+        std::complex<double> z(v[i], v[i + d / 2]);
+        z *= std::polar(1.0, a);
+        want[(t * heads + h) * d + i] = z.real();
+        want[(t * heads + h) * d + i + d / 2] = z.imag();
+      }
+  ASSERT_TRUE(be_->Rope({x.data(), pos.data(), tokens, heads, d, theta}).ok());
+  EXPECT_LT(MaxRelErr(x, want), 2e-4);  // fp32 angles at position 1023
+  EXPECT_EQ(be_->Rope({x.data(), pos.data(), tokens, heads, 7, theta}).code(),
+            absl::StatusCode::kInvalidArgument);  // odd head_dim
+}
+
+TEST_F(CpuBackendTest, AttentionMatchesNaiveCausalGqa) {
+  // 5 new queries appended after 6 cached tokens: bottom-right causal.
+  const int qt = 5, kv = 11, off = 6, hq = 6, hkv = 2, d = 9;
+  auto q = Random(qt * hq * d, 7), k = Random(kv * hkv * d, 8), v = Random(kv * hkv * d, 9);
+  const float scale = 1.0f / std::sqrt(float(d));
+  std::vector<double> want(qt * hq * d, 0.0);
+  for (int t = 0; t < qt; ++t)
+    for (int h = 0; h < hq; ++h) {
+      const int g = h / (hq / hkv);
+      std::vector<double> s;
+      double mx = -1e300;
+      for (int j = 0; j <= off + t; ++j) {
+        double dot = 0;
+        for (int i = 0; i < d; ++i) dot += double(q[(t * hq + h) * d + i]) * k[(j * hkv + g) * d + i];
+        s.push_back(dot * scale);
+        mx = std::max(mx, s.back());
+      }
+      double z = 0;
+      for (double& e : s) z += (e = std::exp(e - mx));
+      for (int j = 0; j <= off + t; ++j)
+        for (int i = 0; i < d; ++i) want[(t * hq + h) * d + i] += s[j] / z * v[(j * hkv + g) * d + i];
+    }
+  std::vector<float> out(qt * hq * d, NAN);
+  AttentionParams p{q.data(), k.data(), v.data(), out.data(), qt, kv, off, hq, hkv, d, scale};
+  ASSERT_TRUE(be_->Attention(p).ok());
+  EXPECT_LT(MaxRelErr(out, want), 1e-5);
+  p.q_offset = 7;  // 7 + 5 > 11
+  EXPECT_EQ(be_->Attention(p).code(), absl::StatusCode::kInvalidArgument);
+  p.q_offset = off;
+  p.num_kv_heads = 4;  // 6 % 4 != 0
+  EXPECT_EQ(be_->Attention(p).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CpuBackendTest, SwiGluAndEmbedding) {
+  const int tokens = 3, inter = 5;
+  auto gu = Random(tokens * 2 * inter, 10, 3.0f);
+  std::vector<double> want(tokens * inter);
+  for (int t = 0; t < tokens; ++t)
+    for (int i = 0; i < inter; ++i) {
+      const double g = gu[t * 2 * inter + i];
+      want[t * inter + i] = g / (1 + std::exp(-g)) * gu[t * 2 * inter + inter + i];
+    }
+  std::vector<float> out(tokens * inter);
+  ASSERT_TRUE(be_->SwiGlu({gu.data(), out.data(), tokens, inter}).ok());
+  EXPECT_LT(MaxRelErr(out, want), 1e-6);
+
+  auto table = Random(4 * 3, 11);
+  std::vector<int32_t> ids = {3, 0, 3};
+  std::vector<float> emb(9);
+  ASSERT_TRUE(be_->Embedding({table.data(), ids.data(), emb.data(), 3, 4, 3}).ok());
+  EXPECT_EQ(emb[0], table[9]);
+  EXPECT_EQ(emb[3], table[0]);
+  ids[1] = 4;
+  absl::Status s = be_->Embedding({table.data(), ids.data(), emb.data(), 3, 4, 3});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("outside vocabulary"), std::string::npos);
+}
+
+TEST(BackendFactoryTest, ParsesKinds) {
+  EXPECT_EQ(*ParseBackendKind("cpu"), BackendKind::kCpu);
+  EXPECT_EQ(*ParseBackendKind("auto"), BackendKind::kAuto);
+  EXPECT_FALSE(ParseBackendKind("tpu").ok());
+  auto be = CreateBackend(BackendKind::kAuto);
+  ASSERT_TRUE(be.ok());
+  EXPECT_EQ((*be)->name(), "cpu");
+}
+
+}  // namespace
+}  // namespace mneme::kernels

@@ -1,0 +1,136 @@
+// The numeric op interface. `engine/` computes only through a Backend, so a CUDA backend can
+// replace the CPU reference without touching the engine.
+//
+// Conventions (every op):
+//   * Pointers are in the backend's memory space (host memory for `cpu`, device memory for
+//     `cuda`); they come from Backend::Allocate. Activations are fp32 row-major.
+//   * Shapes are given in the Params structs and documented beside each field.
+//   * An op validates its Params (CanImplement) and returns InvalidArgument for bad shapes or
+//     null pointers and Unimplemented for configurations the backend lacks; it never aborts.
+//   * Ops may run asynchronously on the backend's stream; Synchronize() surfaces async faults.
+//   * A Backend is not thread-safe: one thread drives it at a time.
+#ifndef MNEME_KERNELS_OPS_H_
+#define MNEME_KERNELS_OPS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace mneme::kernels {
+
+// Memory owned by a backend; freed on destruction.
+class DeviceMemory {
+ public:
+  virtual ~DeviceMemory() = default;
+  virtual void* data() = 0;
+  virtual size_t size_bytes() const = 0;
+  float* f32() { return static_cast<float*>(data()); }
+  int32_t* i32() { return static_cast<int32_t*>(data()); }
+};
+
+// y[m, n] = x[m, k] · w[n, k]^T (+ y if accumulate). w is in the Hugging Face Linear layout
+// [out_features, in_features]. ldy is y's row stride in elements (>= n; 0 means n).
+struct MatMulParams {
+  const float* x = nullptr;
+  const float* w = nullptr;
+  float* y = nullptr;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t ldy = 0;
+  bool accumulate = false;
+};
+
+// y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:] for each of `rows` rows of `dim`.
+// In place (x == y) is allowed. Used for the hidden-state norms and, with rows = tokens * heads
+// and dim = head_dim, for Qwen3's per-head QK norm.
+struct RmsNormParams {
+  const float* x = nullptr;
+  const float* weight = nullptr;  // [dim]
+  float* y = nullptr;
+  int64_t rows = 0, dim = 0;
+  float eps = 1e-6f;
+};
+
+// In-place rotary embedding, rotate-half form (as HF Qwen3): for head vector v of head_dim D,
+// i in [0, D/2): a = pos * theta^(-2i/D); (v[i], v[i+D/2]) <- (v[i] cos a - v[i+D/2] sin a,
+// v[i+D/2] cos a + v[i] sin a).
+struct RopeParams {
+  float* x = nullptr;                // [tokens, heads, head_dim]
+  const int32_t* positions = nullptr;  // [tokens], host memory
+  int64_t tokens = 0, heads = 0, head_dim = 0;
+  double theta = 10000.0;
+};
+
+// Causal GQA attention of `q_tokens` queries over a contiguous KV sequence:
+//   out[t, h, :] = softmax_j(scale * q[t, h, :] · k[j, g, :]) · v[j, g, :],
+//   j in [0, q_offset + t] (bottom-right causal), g = h / (num_heads / num_kv_heads).
+// q_offset + q_tokens <= kv_len. Softmax in fp32 with max subtraction.
+struct AttentionParams {
+  const float* q = nullptr;  // [q_tokens, num_heads, head_dim]
+  const float* k = nullptr;  // [kv_len, num_kv_heads, head_dim]
+  const float* v = nullptr;  // [kv_len, num_kv_heads, head_dim]
+  float* out = nullptr;      // [q_tokens, num_heads, head_dim]
+  int64_t q_tokens = 0, kv_len = 0, q_offset = 0;
+  int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  float scale = 0.0f;
+};
+
+// out[t, i] = silu(gate_up[t, i]) * gate_up[t, inter + i], gate_up [tokens, 2 * inter]
+// (gate and up projections fused into one GEMM), out [tokens, inter].
+struct SwiGluParams {
+  const float* gate_up = nullptr;
+  float* out = nullptr;
+  int64_t tokens = 0, inter = 0;
+};
+
+// out[t, :] = table[ids[t], :]; ids in host memory, each in [0, vocab).
+struct EmbeddingParams {
+  const float* table = nullptr;  // [vocab, dim]
+  const int32_t* ids = nullptr;  // [tokens], host memory
+  float* out = nullptr;          // [tokens, dim]
+  int64_t tokens = 0, vocab = 0, dim = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Allocates `bytes` (64-byte aligned). ResourceExhausted when memory runs out.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) = 0;
+  // Copies between host memory and backend memory (blocking).
+  [[nodiscard]] virtual absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) = 0;
+  [[nodiscard]] virtual absl::Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
+  [[nodiscard]] virtual absl::Status Synchronize() = 0;
+
+  [[nodiscard]] virtual absl::Status MatMul(const MatMulParams& p) = 0;
+  [[nodiscard]] virtual absl::Status RmsNorm(const RmsNormParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Rope(const RopeParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Attention(const AttentionParams& p) = 0;
+  [[nodiscard]] virtual absl::Status SwiGlu(const SwiGluParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Embedding(const EmbeddingParams& p) = 0;
+};
+
+// Shape/pointer checks shared by every backend (the CUTLASS-style CanImplement step).
+[[nodiscard]] absl::Status Validate(const MatMulParams& p);
+[[nodiscard]] absl::Status Validate(const RmsNormParams& p);
+[[nodiscard]] absl::Status Validate(const RopeParams& p);
+[[nodiscard]] absl::Status Validate(const AttentionParams& p);
+[[nodiscard]] absl::Status Validate(const SwiGluParams& p);
+[[nodiscard]] absl::Status Validate(const EmbeddingParams& p);
+
+enum class BackendKind { kCpu, kCuda, kAuto };
+
+// Parses "cpu" | "cuda" | "auto".
+[[nodiscard]] absl::StatusOr<BackendKind> ParseBackendKind(const std::string& s);
+
+// Creates a backend. kAuto picks CUDA when it is compiled in and a GPU is present, else CPU.
+// kCuda without a usable GPU: Unavailable (not compiled in: Unimplemented).
+[[nodiscard]] absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind);
+
+}  // namespace mneme::kernels
+
+#endif  // MNEME_KERNELS_OPS_H_

@@ -1,0 +1,74 @@
+#include "absl/strings/str_format.h"
+#include "kernels/ops.h"
+
+namespace mneme::kernels {
+namespace {
+
+absl::Status Bad(const char* op, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrFormat("%s: %s", op, what));
+}
+
+}  // namespace
+
+absl::Status Validate(const MatMulParams& p) {
+  if (!p.x || !p.w || !p.y) return Bad("MatMul", "null pointer");
+  if (p.m <= 0 || p.n <= 0 || p.k <= 0) {
+    return Bad("MatMul", absl::StrFormat("bad shape m=%d n=%d k=%d", p.m, p.n, p.k));
+  }
+  if (p.ldy != 0 && p.ldy < p.n) return Bad("MatMul", absl::StrFormat("ldy %d < n %d", p.ldy, p.n));
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const RmsNormParams& p) {
+  if (!p.x || !p.weight || !p.y) return Bad("RmsNorm", "null pointer");
+  if (p.rows <= 0 || p.dim <= 0) return Bad("RmsNorm", "rows and dim must be positive");
+  if (!(p.eps >= 0.0f)) return Bad("RmsNorm", "eps must be >= 0");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const RopeParams& p) {
+  if (!p.x || !p.positions) return Bad("Rope", "null pointer");
+  if (p.tokens <= 0 || p.heads <= 0 || p.head_dim <= 0 || p.head_dim % 2 != 0) {
+    return Bad("Rope", absl::StrFormat("bad shape tokens=%d heads=%d head_dim=%d (must be even)",
+                                       p.tokens, p.heads, p.head_dim));
+  }
+  if (!(p.theta > 0.0)) return Bad("Rope", "theta must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const AttentionParams& p) {
+  if (!p.q || !p.k || !p.v || !p.out) return Bad("Attention", "null pointer");
+  if (p.q_tokens <= 0 || p.kv_len <= 0 || p.num_heads <= 0 || p.num_kv_heads <= 0 ||
+      p.head_dim <= 0) {
+    return Bad("Attention", "sizes must be positive");
+  }
+  if (p.num_heads % p.num_kv_heads != 0) {
+    return Bad("Attention", absl::StrFormat("num_heads %d not a multiple of num_kv_heads %d",
+                                            p.num_heads, p.num_kv_heads));
+  }
+  if (p.q_offset < 0 || p.q_offset + p.q_tokens > p.kv_len) {
+    return Bad("Attention", absl::StrFormat("q_offset %d + q_tokens %d exceeds kv_len %d",
+                                            p.q_offset, p.q_tokens, p.kv_len));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const SwiGluParams& p) {
+  if (!p.gate_up || !p.out) return Bad("SwiGlu", "null pointer");
+  if (p.tokens <= 0 || p.inter <= 0) return Bad("SwiGlu", "sizes must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const EmbeddingParams& p) {
+  if (!p.table || !p.ids || !p.out) return Bad("Embedding", "null pointer");
+  if (p.tokens <= 0 || p.vocab <= 0 || p.dim <= 0) return Bad("Embedding", "sizes must be positive");
+  for (int64_t t = 0; t < p.tokens; ++t) {
+    if (p.ids[t] < 0 || p.ids[t] >= p.vocab) {
+      return Bad("Embedding", absl::StrFormat("token id %d at position %d outside vocabulary [0, %d)",
+                                              p.ids[t], t, p.vocab));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace mneme::kernels
