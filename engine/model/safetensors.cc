@@ -43,8 +43,8 @@ constexpr uint64_t kMaxInt64 = static_cast<uint64_t>(std::numeric_limits<int64_t
 
 // Safetensors dtypes that are valid but which mneme does not load.
 constexpr std::string_view kUnsupportedDTypes[] = {
-    "BOOL", "U8",  "I8",   "U16",      "I16",      "U32",     "I32",     "U64",      "I64",
-    "F64",  "C64", "U1",   "F8_E4M3",  "F8_E5M2",  "F8_E8M0", "F4",      "F6_E2M3",  "F6_E3M2"};
+    "BOOL", "U8",  "I8", "U16",     "I16",     "U32",     "I32", "U64",     "I64",
+    "F64",  "C64", "U1", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4",  "F6_E2M3", "F6_E3M2"};
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return "[" + absl::StrJoin(shape, ", ") + "]";
@@ -121,8 +121,7 @@ struct Range {
 absl::Status ParseTensorEntry(const std::string& path, const std::string& name, const json& v,
                               uint64_t data_size, TensorInfo* info, Range* range) {
   auto invalid = [&](const std::string& what) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: tensor '%s': %s", path, name, what));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s': %s", path, name, what));
   };
   if (name.empty()) return invalid("empty tensor name");
   if (!v.is_object()) return invalid("header entry is not a JSON object");
@@ -179,16 +178,16 @@ absl::Status ParseTensorEntry(const std::string& path, const std::string& name, 
   uint64_t begin = 0, end = 0;
   if (!it->is_array() || it->size() != 2 || !GetNonNegative((*it)[0], &begin) ||
       !GetNonNegative((*it)[1], &end)) {
-    return invalid(absl::StrFormat(
-        "\"data_offsets\" %s is not a pair of non-negative integers", DumpJson(*it)));
+    return invalid(absl::StrFormat("\"data_offsets\" %s is not a pair of non-negative integers",
+                                   DumpJson(*it)));
   }
   if (begin > end) {
     return invalid(absl::StrFormat("data_offsets [%d, %d] are reversed (begin > end)", begin, end));
   }
   if (end - begin != nbytes) {
     return invalid(absl::StrFormat(
-        "data_offsets [%d, %d] span %d bytes but dtype %s with shape %s needs %d bytes", begin,
-        end, end - begin, DTypeName(info->dtype), ShapeString(info->shape), nbytes));
+        "data_offsets [%d, %d] span %d bytes but dtype %s with shape %s needs %d bytes", begin, end,
+        end - begin, DTypeName(info->dtype), ShapeString(info->shape), nbytes));
   }
   if (end > data_size) {
     return absl::DataLossError(absl::StrFormat(
@@ -224,9 +223,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   MNEME_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> mapped, MappedFile::Open(path));
   const uint64_t file_size = mapped->size();
   if (file_size < 8) {
-    return absl::DataLossError(absl::StrFormat(
-        "%s: file is %d bytes, shorter than the 8-byte safetensors header length", path,
-        file_size));
+    return absl::DataLossError(
+        absl::StrFormat("%s: file is %d bytes, shorter than the 8-byte safetensors header length",
+                        path, file_size));
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | mapped->data()[i];
@@ -283,9 +282,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     if (furthest != nullptr && r.begin < furthest->end) {
       const TensorInfo& a = file->tensors_[furthest->tensor];
       const TensorInfo& b = file->tensors_[r.tensor];
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: tensors '%s' (bytes [%d, %d)) and '%s' (bytes [%d, %d)) overlap", path, a.name,
-          furthest->begin, furthest->end, b.name, r.begin, r.end));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: tensors '%s' (bytes [%d, %d)) and '%s' (bytes [%d, %d)) overlap",
+                          path, a.name, furthest->begin, furthest->end, b.name, r.begin, r.end));
     }
     if (furthest == nullptr || r.end > furthest->end) furthest = &r;
   }

@@ -1,5 +1,6 @@
 #include "engine/model/weight_source.h"
 
+#include <bit>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -12,6 +13,9 @@
 
 namespace mneme::model {
 namespace {
+
+// safetensors data is little-endian; ReadF32 copies it as host-order words.
+static_assert(std::endian::native == std::endian::little);
 
 constexpr char kIndexFile[] = "model.safetensors.index.json";
 constexpr char kSingleFile[] = "model.safetensors";
@@ -102,8 +106,8 @@ absl::StatusOr<std::unique_ptr<WeightSource>> WeightSource::Open(const std::stri
       auto [it, inserted] = owner.emplace(t.name, shard);
       if (!inserted) {
         return absl::InvalidArgumentError(
-            absl::StrFormat("%s: tensor '%s' is present in two shards, '%s' and '%s'",
-                            index_path, t.name, it->second, shard));
+            absl::StrFormat("%s: tensor '%s' is present in two shards, '%s' and '%s'", index_path,
+                            t.name, it->second, shard));
       }
       source->tensors_.emplace(t.name, &t);
     }
@@ -132,9 +136,9 @@ absl::Status WeightSource::ReadF32(std::string_view name,
         absl::StrFormat("%s: no tensor named '%s' in the model weights", model_dir_, name));
   }
   if (t->shape != expected_shape) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: tensor '%s' has shape %s, expected %s", model_dir_, name,
-                        ShapeString(t->shape), ShapeString(expected_shape)));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: tensor '%s' has shape %s, expected %s",
+                                                      model_dir_, name, ShapeString(t->shape),
+                                                      ShapeString(expected_shape)));
   }
   const size_t n = static_cast<size_t>(t->numel());
   switch (t->dtype) {

@@ -53,8 +53,7 @@ class WeightSource {
   // tensor and the directory); InvalidArgument if its shape differs from `expected_shape`
   // (shows both).
   [[nodiscard]] absl::Status ReadF32(std::string_view name,
-                                     const std::vector<int64_t>& expected_shape,
-                                     float* out) const;
+                                     const std::vector<int64_t>& expected_shape, float* out) const;
 
   // A stable 16-hex-digit FNV-1a 64 hash over the sorted tensor names, dtypes and shapes (not
   // the values): equal for two checkpoints of the same architecture and layout.

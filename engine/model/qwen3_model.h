@@ -1,0 +1,63 @@
+// Qwen3 weights resident in a backend, ready for the forward pass.
+//
+// Load reads config.json and the safetensors (single or sharded), upcasts 16-bit weights to
+// fp32, fuses gate_proj/up_proj into one [2*inter, hidden] matrix (one GEMM per MLP) and
+// uploads everything once. Tensors the runtime does not use (MSA router projectors before the
+// MSA runtime, training-only scalars) are ignored. Immutable after Load; the backend must
+// outlive the model.
+#ifndef MNEME_ENGINE_MODEL_QWEN3_MODEL_H_
+#define MNEME_ENGINE_MODEL_QWEN3_MODEL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model/model_config.h"
+#include "kernels/ops.h"
+
+namespace mneme::model {
+
+struct Qwen3LayerWeights {
+  std::unique_ptr<kernels::DeviceMemory> input_norm;  // [hidden]
+  std::unique_ptr<kernels::DeviceMemory> wq;          // [heads * head_dim, hidden]
+  std::unique_ptr<kernels::DeviceMemory> wk;          // [kv_heads * head_dim, hidden]
+  std::unique_ptr<kernels::DeviceMemory> wv;          // [kv_heads * head_dim, hidden]
+  std::unique_ptr<kernels::DeviceMemory> q_norm;      // [head_dim]
+  std::unique_ptr<kernels::DeviceMemory> k_norm;      // [head_dim]
+  std::unique_ptr<kernels::DeviceMemory> wo;          // [hidden, heads * head_dim]
+  std::unique_ptr<kernels::DeviceMemory> post_norm;   // [hidden]
+  std::unique_ptr<kernels::DeviceMemory> w_gate_up;   // [2 * inter, hidden]: gate rows, then up
+  std::unique_ptr<kernels::DeviceMemory> w_down;      // [hidden, inter]
+};
+
+class Qwen3Model {
+ public:
+  // Errors: NotFound (config.json, a weights file or a required tensor missing),
+  // InvalidArgument (malformed files, wrong shapes), Unimplemented (unsupported config),
+  // ResourceExhausted (backend memory). Every message names the file or tensor.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Qwen3Model>> Load(
+      const std::string& model_dir, kernels::Backend* backend);
+
+  const ModelConfig& config() const { return config_; }
+  kernels::Backend* backend() const { return backend_; }
+  const Qwen3LayerWeights& layer(int i) const { return layers_[static_cast<size_t>(i)]; }
+  const float* embed() const { return embed_->f32(); }            // [vocab, hidden]
+  const float* final_norm() const { return final_norm_->f32(); }  // [hidden]
+  const float* lm_head() const { return lm_head_ ? lm_head_->f32() : embed_->f32(); }
+  size_t weight_bytes() const { return weight_bytes_; }
+  const std::string& fingerprint() const { return fingerprint_; }
+
+ private:
+  Qwen3Model() = default;
+  ModelConfig config_;
+  kernels::Backend* backend_ = nullptr;
+  std::vector<Qwen3LayerWeights> layers_;
+  std::unique_ptr<kernels::DeviceMemory> embed_, final_norm_, lm_head_;  // lm_head_ null if tied
+  size_t weight_bytes_ = 0;
+  std::string fingerprint_;
+};
+
+}  // namespace mneme::model
+
+#endif  // MNEME_ENGINE_MODEL_QWEN3_MODEL_H_

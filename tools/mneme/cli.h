@@ -1,0 +1,79 @@
+// The `mneme` command-line tool: shared types for subcommands.
+//
+// Commands are noun-verb (`mneme model init`) or a single verb (`mneme generate`). Exit codes:
+// 0 success, 1 runtime error, 2 usage error. Global flags, accepted before or after the
+// subcommand: --format json|text (default text), -q/--quiet, --backend cpu|cuda|auto.
+#ifndef MNEME_TOOLS_MNEME_CLI_H_
+#define MNEME_TOOLS_MNEME_CLI_H_
+
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace mneme::cli {
+
+enum class Format { kText, kJson };
+
+// A usage error (exit code 2): InvalidArgument tagged with a payload that main() recognises.
+absl::Status UsageError(const std::string& message);
+bool IsUsageError(const absl::Status& s);
+
+struct FlagSpec {
+  std::string name;  // without leading dashes
+  bool takes_value;
+  std::string help;
+};
+
+// Parsed arguments of one subcommand. Getters return UsageError for missing/ill-typed values.
+class Args {
+ public:
+  // Parses `argv` (after the command words) against `specs`; unknown flags are usage errors.
+  static absl::StatusOr<Args> Parse(const std::vector<std::string>& argv,
+                                    const std::vector<FlagSpec>& specs);
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  std::optional<std::string> Get(const std::string& name) const;
+  absl::StatusOr<std::string> Required(const std::string& name) const;
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t def) const;
+  absl::StatusOr<double> GetDouble(const std::string& name, double def) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positionals_;
+};
+
+struct Context {
+  Format format = Format::kText;
+  bool quiet = false;
+  std::string backend = "auto";
+  std::ostream* out;  // results
+  std::ostream* err;  // progress and diagnostics
+};
+
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual std::string Name() const = 0;  // "model init"
+  virtual std::string Help() const = 0;  // one line
+  virtual std::vector<FlagSpec> Flags() const = 0;
+  virtual absl::Status Run(const Args& args, Context& ctx) = 0;
+};
+
+// One factory per subcommand file.
+std::unique_ptr<Command> NewModelInitCommand();
+std::unique_ptr<Command> NewTokenizeCommand();
+std::unique_ptr<Command> NewGenerateCommand();
+std::unique_ptr<Command> NewBenchForwardCommand();
+
+// Parses "1,2,3" into ids (usage error on anything else).
+absl::StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s);
+
+}  // namespace mneme::cli
+
+#endif  // MNEME_TOOLS_MNEME_CLI_H_

@@ -1,0 +1,124 @@
+// Entry point of the `mneme` CLI: global flags, subcommand dispatch, exit codes.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/json_util.h"
+#include "tools/mneme/cli.h"
+
+namespace mneme::cli {
+namespace {
+
+std::vector<std::unique_ptr<Command>> AllCommands() {
+  std::vector<std::unique_ptr<Command>> c;
+  c.push_back(NewModelInitCommand());
+  c.push_back(NewTokenizeCommand());
+  c.push_back(NewGenerateCommand());
+  c.push_back(NewBenchForwardCommand());
+  return c;
+}
+
+void PrintUsage(std::ostream& os, const std::vector<std::unique_ptr<Command>>& cmds) {
+  os << "usage: mneme [--format json|text] [-q] [--backend cpu|cuda|auto] <command> [flags]\n\n"
+        "commands:\n";
+  for (const auto& c : cmds) os << "  " << c->Name() << "\n      " << c->Help() << "\n";
+  os << "\n'mneme <command> --help' lists a command's flags.\n";
+}
+
+void PrintCommandHelp(std::ostream& os, const Command& c) {
+  os << "usage: mneme " << c.Name() << " [flags]\n" << c.Help() << "\n\nflags:\n";
+  for (const FlagSpec& f : c.Flags()) {
+    os << "  --" << f.name << (f.takes_value ? " VALUE" : "") << "\n      " << f.help << "\n";
+  }
+}
+
+int ReportError(const absl::Status& s, const Context& ctx) {
+  const bool usage = IsUsageError(s);
+  if (ctx.format == Format::kJson) {
+    nlohmann::json j = {{"error",
+                         {{"code", absl::StatusCodeToString(s.code())},
+                          {"message", std::string(s.message())}}}};
+    *ctx.out << DumpJson(j) << "\n";
+  }
+  *ctx.err << (usage ? "usage error: " : "error: ") << s.message() << "\n";
+  if (usage) *ctx.err << "run 'mneme --help' for usage\n";
+  return usage ? 2 : 1;
+}
+
+int Main(int argc, char** argv) {
+  Context ctx;
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  std::vector<std::string> rest;
+  bool want_help = false;
+  // Global flags may appear anywhere; everything else goes to the subcommand.
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value_of = [&](const std::string& flag, std::string* out) -> bool {
+      if (a == flag) {
+        if (i + 1 >= argc) return false;
+        *out = argv[++i];
+        return true;
+      }
+      if (a.rfind(flag + "=", 0) == 0) {
+        *out = a.substr(flag.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    std::string v;
+    if (a == "--format" || a.rfind("--format=", 0) == 0) {
+      if (!value_of("--format", &v) || (v != "json" && v != "text")) {
+        return ReportError(UsageError("--format expects json or text"), ctx);
+      }
+      ctx.format = v == "json" ? Format::kJson : Format::kText;
+    } else if (a == "--backend" || a.rfind("--backend=", 0) == 0) {
+      if (!value_of("--backend", &v)) return ReportError(UsageError("--backend needs a value"), ctx);
+      ctx.backend = v;
+    } else if (a == "-q" || a == "--quiet") {
+      ctx.quiet = true;
+    } else if (a == "-h" || a == "--help" || a == "help") {
+      want_help = true;
+    } else {
+      rest.push_back(a);
+    }
+  }
+  auto cmds = AllCommands();
+  // Match the longest command name (one or two words) at the front of `rest`.
+  Command* cmd = nullptr;
+  size_t words = 0;
+  for (const auto& c : cmds) {
+    const std::string name = c->Name();
+    const size_t sp = name.find(' ');
+    if (sp == std::string::npos) {
+      if (!rest.empty() && rest[0] == name && words < 1) cmd = c.get(), words = 1;
+    } else if (rest.size() >= 2 && rest[0] == name.substr(0, sp) && rest[1] == name.substr(sp + 1)) {
+      cmd = c.get(), words = 2;
+    }
+  }
+  if (cmd == nullptr) {
+    if (want_help || rest.empty()) {
+      PrintUsage(want_help ? *ctx.out : *ctx.err, cmds);
+      return want_help ? 0 : 2;
+    }
+    return ReportError(UsageError("unknown command '" + rest[0] + "'"), ctx);
+  }
+  if (want_help) {
+    PrintCommandHelp(*ctx.out, *cmd);
+    return 0;
+  }
+  std::vector<std::string> cmd_args(rest.begin() + static_cast<long>(words), rest.end());
+  absl::StatusOr<Args> args = Args::Parse(cmd_args, cmd->Flags());
+  if (!args.ok()) return ReportError(args.status(), ctx);
+  absl::Status s = cmd->Run(*args, ctx);
+  if (!s.ok()) return ReportError(s, ctx);
+  ctx.out->flush();
+  return 0;
+}
+
+}  // namespace
+}  // namespace mneme::cli
+
+int main(int argc, char** argv) { return mneme::cli::Main(argc, argv); }
