@@ -52,6 +52,12 @@ class CpuBackend final : public Backend {
   absl::Status MatMul(const MatMulParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
     const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
+    if (p.m == 1) {  // decode: a GEMV streams the weights once, faster than a 1-row GEMM
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(p.n),
+                  static_cast<blasint>(p.k), 1.0f, p.w, static_cast<blasint>(p.k), p.x, 1,
+                  p.accumulate ? 1.0f : 0.0f, p.y, 1);
+      return absl::OkStatus();
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.m),
                 static_cast<blasint>(p.n), static_cast<blasint>(p.k), 1.0f, p.x,
                 static_cast<blasint>(p.k), p.w, static_cast<blasint>(p.k),

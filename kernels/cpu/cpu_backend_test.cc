@@ -37,7 +37,7 @@ class CpuBackendTest : public ::testing::Test {
 };
 
 TEST_F(CpuBackendTest, MatMulMatchesNaive) {
-  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {7, 13, 5}, {33, 17, 64}, {3, 100, 37}}) {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 29, 64}, {7, 13, 5}, {33, 17, 64}, {3, 100, 37}}) {
     auto x = Random(m * k, 1), w = Random(n * k, 2), y = Random(m * n, 3);
     std::vector<double> want(m * n);
     for (int i = 0; i < m; ++i)

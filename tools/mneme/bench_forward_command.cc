@@ -3,12 +3,15 @@
 // Prefill and decode throughput of the forward pass: median of R timed runs after W warm-up
 // runs, on a prompt of N random token ids (seeded, so runs are comparable).
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <chrono>
 #include <ostream>
 #include <random>
 
 #include "common/json_util.h"
 #include "common/status.h"
+#include "engine/model/model_config.h"
 #include "engine/model/qwen3_model.h"
 #include "engine/model/qwen3_runner.h"
 #include "engine/model/sampler.h"
@@ -17,6 +20,55 @@
 
 namespace mneme::cli {
 namespace {
+
+// Best-of-3 streaming read bandwidth (bytes/s) over a 512 MiB buffer, one reader thread per
+// hardware thread (as the BLAS uses them): decode's roofline.
+double MeasureReadBandwidth() {
+  const size_t words = (size_t{512} << 20) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(words, 1);
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  double best = 0.0;
+  std::atomic<uint64_t> sink{0};
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t lo = words * t / threads, hi = words * (t + 1) / threads;
+        uint64_t acc[4] = {0, 0, 0, 0};
+        for (size_t i = lo; i + 4 <= hi; i += 4) {
+          acc[0] += buf[i];
+          acc[1] += buf[i + 1];
+          acc[2] += buf[i + 2];
+          acc[3] += buf[i + 3];
+        }
+        sink += acc[0] + acc[1] + acc[2] + acc[3];
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(words * sizeof(uint64_t)) / s);
+  }
+  return best;
+}
+
+// Best-of-3 fp32 GEMM rate (FLOP/s) of the backend at [m x k] . [n x k]^T: prefill's roofline.
+absl::StatusOr<double> MeasureGemmRate(kernels::Backend* be, int64_t m, int64_t n, int64_t k) {
+  MNEME_ASSIGN_OR_RETURN(auto x, be->Allocate(static_cast<size_t>(m * k) * sizeof(float)));
+  MNEME_ASSIGN_OR_RETURN(auto w, be->Allocate(static_cast<size_t>(n * k) * sizeof(float)));
+  MNEME_ASSIGN_OR_RETURN(auto y, be->Allocate(static_cast<size_t>(m * n) * sizeof(float)));
+  std::fill(x->f32(), x->f32() + m * k, 0.5f);
+  std::fill(w->f32(), w->f32() + n * k, 0.25f);
+  double best = 0.0;
+  for (int rep = 0; rep < 4; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    MNEME_RETURN_IF_ERROR(be->MatMul({x->f32(), w->f32(), y->f32(), m, n, k}));
+    MNEME_RETURN_IF_ERROR(be->Synchronize());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) best = std::max(best, 2.0 * m * n * k / s);
+  }
+  return best;
+}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -76,7 +128,16 @@ class BenchForwardCommand final : public Command {
     }
     const double prefill = Median(prefill_tps);
     const double decode = decode_tps.empty() ? 0.0 : Median(decode_tps);
-    const double gflop_per_token = 2.0 * static_cast<double>(model->weight_bytes()) / sizeof(float) / 1e9;
+    // Rooflines measured now, on this machine: decode reads every weight once per token;
+    // prefill does ~2 FLOP per weight per token in GEMMs (attention excluded).
+    const double flop_per_token = 2.0 * static_cast<double>(model->weight_bytes()) / sizeof(float);
+    const double read_bw = MeasureReadBandwidth();
+    const model::ModelConfig& c = model->config();
+    MNEME_ASSIGN_OR_RETURN(double gemm_rate,
+                           MeasureGemmRate(backend.get(), std::min<int64_t>(n_prompt, batch),
+                                           2 * int64_t{c.intermediate_size}, c.hidden_size));
+    const double decode_roof = read_bw / static_cast<double>(model->weight_bytes());
+    const double prefill_roof = gemm_rate / flop_per_token;
     if (ctx.format == Format::kJson) {
       nlohmann::json j = {{"model", model_dir},
                           {"backend", backend->name()},
@@ -89,11 +150,20 @@ class BenchForwardCommand final : public Command {
                           {"decode_tokens_per_s", decode},
                           {"prefill_runs", prefill_tps},
                           {"decode_runs", decode_tps},
-                          {"approx_gflop_per_token", gflop_per_token}};
+                          {"gflop_per_token", flop_per_token / 1e9},
+                          {"roofline",
+                           {{"read_bandwidth_gb_per_s", read_bw / 1e9},
+                            {"gemm_gflop_per_s", gemm_rate / 1e9},
+                            {"decode_tokens_per_s", decode_roof},
+                            {"prefill_tokens_per_s", prefill_roof},
+                            {"decode_fraction", decode / decode_roof},
+                            {"prefill_fraction", prefill / prefill_roof}}}};
       *ctx.out << DumpJson(j) << "\n";
     } else {
       *ctx.out << "backend " << backend->name() << ", " << n_prompt << "-token prefill: " << prefill
-               << " tokens/s; decode: " << decode << " tokens/s (median of " << repeats << ")\n";
+               << " tokens/s (" << 100.0 * prefill / prefill_roof << "% of the GEMM roofline); decode: "
+               << decode << " tokens/s (" << 100.0 * decode / decode_roof
+               << "% of the weight-read roofline), median of " << repeats << "\n";
     }
     return absl::OkStatus();
   }
