@@ -152,7 +152,8 @@ void AddedVocabulary::FindMatches(std::string_view text, bool normalized_set,
     size_t start = match_begin;
     size_t stop = match_end;
     if (spec.single_word) {
-      const bool start_space = start == 0 || !IsUnicodeWordChar(LastCodePoint(text.substr(0, start)));
+      const bool start_space =
+          start == 0 || !IsUnicodeWordChar(LastCodePoint(text.substr(0, start)));
       size_t pos = stop;
       const bool stop_space = stop == text.size() || !IsUnicodeWordChar(DecodeUtf8At(text, &pos));
       if (!start_space || !stop_space) continue;

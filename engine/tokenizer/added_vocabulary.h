@@ -79,8 +79,7 @@ class AddedVocabulary {
     void Insert(std::string_view key, int32_t value);
     bool empty() const { return nodes_.size() == 1; }
     // Leftmost-longest match at or after `from`; false if none.
-    bool Find(std::string_view text, size_t from, size_t* begin, size_t* end,
-              int32_t* value) const;
+    bool Find(std::string_view text, size_t from, size_t* begin, size_t* end, int32_t* value) const;
 
    private:
     struct Node {

@@ -49,8 +49,8 @@ class AddedVocabularyTest : public ::testing::Test {
 
 TEST_F(AddedVocabularyTest, AssignsIdsLikeHfAddTokens) {
   const AddedVocabulary v = Build({Spec("<s>"), Spec("<x>"), Spec("</s>", false), Spec("")});
-  EXPECT_EQ(v.TokenToId("<s>"), 3);   // first id after the 3 vocabulary entries
-  EXPECT_EQ(v.TokenToId("<x>"), 2);   // already in the vocabulary: keeps its id
+  EXPECT_EQ(v.TokenToId("<s>"), 3);  // first id after the 3 vocabulary entries
+  EXPECT_EQ(v.TokenToId("<x>"), 2);  // already in the vocabulary: keeps its id
   EXPECT_EQ(v.TokenToId("</s>"), 4);
   EXPECT_EQ(v.TokenToId(""), std::nullopt);
   EXPECT_TRUE(v.IsSpecial(3));
@@ -65,10 +65,9 @@ TEST_F(AddedVocabularyTest, AssignsIdsLikeHfAddTokens) {
 }
 
 TEST_F(AddedVocabularyTest, MatchesLeftmostLongest) {
-  const AddedVocabulary v = Build({Spec("<a>"), Spec("<a><b>"), Spec("b>"), Spec("cd"),
-                                   Spec("bcde")});
-  EXPECT_EQ(Segments(v, "x<a><b>y<a>"),
-            (std::vector<std::string>{"x", "[<a><b>]", "y", "[<a>]"}));
+  const AddedVocabulary v =
+      Build({Spec("<a>"), Spec("<a><b>"), Spec("b>"), Spec("cd"), Spec("bcde")});
+  EXPECT_EQ(Segments(v, "x<a><b>y<a>"), (std::vector<std::string>{"x", "[<a><b>]", "y", "[<a>]"}));
   EXPECT_EQ(Segments(v, "abcde"), (std::vector<std::string>{"a", "[bcde]"}));
   EXPECT_EQ(Segments(v, "acdcd"), (std::vector<std::string>{"a", "[cd]", "[cd]"}));
   EXPECT_EQ(Segments(v, "plain"), (std::vector<std::string>{"plain"}));

@@ -58,7 +58,8 @@ absl::StatusOr<std::string> BuildByteLevelBpeJson(const std::vector<std::string>
                                                   int num_merges,
                                                   const std::vector<std::string>& special_tokens) {
   if (num_merges < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("num_merges must be >= 0, got %d", num_merges));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("num_merges must be >= 0, got %d", num_merges));
   }
   std::set<std::string> seen;
   for (const std::string& s : special_tokens) {

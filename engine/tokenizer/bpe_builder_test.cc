@@ -119,8 +119,8 @@ TEST(BuildByteLevelBpeJson, StopsWhenNoPairsAreLeftAndIgnoresSpecialsInTheCorpus
   absl::StatusOr<nlohmann::json> j = ParseJson(json, "built.json");
   ASSERT_TRUE(j.ok());
   // "abab" -> ab,ab -> abab: two merges, and nothing learned from "<|x|>".
-  const nlohmann::json want =
-      nlohmann::json::array({nlohmann::json::array({"a", "b"}), nlohmann::json::array({"ab", "ab"})});
+  const nlohmann::json want = nlohmann::json::array(
+      {nlohmann::json::array({"a", "b"}), nlohmann::json::array({"ab", "ab"})});
   EXPECT_EQ((*j)["model"]["merges"], want);
   absl::StatusOr<std::vector<int32_t>> ids = tok->Encode("abab");
   ASSERT_TRUE(ids.ok());

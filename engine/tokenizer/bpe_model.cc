@@ -55,8 +55,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
     for (int k = 0; k < 3; ++k) {
       if (!ids[k].has_value()) {
         return absl::InvalidArgumentError(absl::StrFormat(
-            "merge #%d (\"%s\" \"%s\") names token \"%s\", which is not in the vocabulary",
-            rank, a, b, *names[k]));
+            "merge #%d (\"%s\" \"%s\") names token \"%s\", which is not in the vocabulary", rank, a,
+            b, *names[k]));
       }
     }
     model->merges_[PairKey(*ids[0], *ids[1])] = MergeInfo{static_cast<int32_t>(rank), *ids[2]};
@@ -64,8 +64,8 @@ absl::StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
   if (model->options_.unk_token.has_value()) {
     std::optional<int32_t> unk = model->TokenToId(*model->options_.unk_token);
     if (!unk.has_value()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "unk_token \"%s\" is not in the vocabulary", *model->options_.unk_token));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("unk_token \"%s\" is not in the vocabulary", *model->options_.unk_token));
     }
     model->unk_id_ = *unk;
   }
@@ -131,11 +131,12 @@ void BpeModel::Tokenize(std::string_view word, Scratch* scratch, std::vector<int
       continue;
     }
     if (options_.byte_fallback) {
+      auto byte_token = [&](size_t i) { return byte_fallback_ids_[static_cast<uint8_t>(word[i])]; };
       bool all = true;
-      for (size_t i = start; i < pos; ++i) all &= byte_fallback_ids_[static_cast<uint8_t>(word[i])] >= 0;
+      for (size_t i = start; i < pos; ++i) all = all && byte_token(i) >= 0;
       if (all) {
         // Like HF, a pending unk is not flushed here (it is emitted later).
-        for (size_t i = start; i < pos; ++i) add(byte_fallback_ids_[static_cast<uint8_t>(word[i])], 1);
+        for (size_t i = start; i < pos; ++i) add(byte_token(i), 1);
         continue;
       }
     }

@@ -26,7 +26,7 @@ std::vector<int32_t> Tokenize(const BpeModel& model, std::string_view word) {
   return ids;
 }
 
-const Vocab kAbc = {{"a", 0}, {"b", 1}, {"c", 2}, {"d", 3}, {"ab", 4},
+const Vocab kAbc = {{"a", 0},  {"b", 1},   {"c", 2},  {"d", 3}, {"ab", 4},
                     {"bc", 5}, {"abc", 6}, {"cd", 7}, {"aa", 8}};
 
 TEST(BpeModel, AppliesMergesByRank) {

@@ -52,7 +52,8 @@ constexpr std::array<char32_t, 256> kByteToChar = MakeByteToChar();
 constexpr std::array<int16_t, kImageEnd> kCharToByte = MakeCharToByte();
 constexpr std::array<Encoded, 256> kEncoded = MakeEncoded();
 
-static_assert(kByteToChar[' '] == 0x120 && kByteToChar['\n'] == 0x10A && kByteToChar[0xAD] == 0x143);
+static_assert(kByteToChar[' '] == 0x120 && kByteToChar['\n'] == 0x10A &&
+              kByteToChar[0xAD] == 0x143);
 
 }  // namespace
 

@@ -50,7 +50,7 @@ TEST(Regex, EmptyMatchesAdvanceByWholeCharacters) {
   ASSERT_NE(re, nullptr);
   RegexMatchState state;
   std::vector<std::pair<size_t, size_t>> matches;
-  ASSERT_TRUE(re->FindAll("\xC3\xA9" "a", &state, &matches).ok());  // "éa"
+  ASSERT_TRUE(re->FindAll(std::string("\xC3\xA9") + "a", &state, &matches).ok());  // éa
   EXPECT_EQ(matches, (std::vector<std::pair<size_t, size_t>>{{0, 0}, {2, 2}, {3, 3}}));
 }
 
@@ -63,6 +63,30 @@ TEST(Regex, LiteralPatternsAndCompileErrors) {
   EXPECT_EQ(matches, (std::vector<std::pair<size_t, size_t>>{{4, 7}}));
   absl::StatusOr<std::unique_ptr<Regex>> bad = Regex::Compile("(unclosed", false);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Character classes follow Oniguruma (as probed through HF tokenizers 0.23.2), not PCRE2.
+TEST(Regex, EscapesMeanWhatTheyMeanInOniguruma) {
+  auto matches = [](std::string_view pattern, std::string_view subject) {
+    std::unique_ptr<Regex> re = MustCompile(pattern);
+    RegexMatchState state;
+    std::vector<std::pair<size_t, size_t>> found;
+    EXPECT_TRUE(re != nullptr && re->FindAll(subject, &state, &found).ok()) << pattern;
+    return !found.empty();
+  };
+  EXPECT_FALSE(matches(R"(\s)", "\xE1\xA0\x8E"));  // U+180E is not White_Space
+  EXPECT_TRUE(matches(R"(\S)", "\xE1\xA0\x8E"));
+  EXPECT_TRUE(matches(R"([\s])", "\xE3\x80\x80"));  // U+3000 inside a class
+  EXPECT_TRUE(matches(R"(\w)", "\xC2\xB2"));        // '²' (No) is a word character
+  EXPECT_TRUE(matches(R"(\w)", "\xCC\x81"));        // combining acute (Mn)
+  EXPECT_FALSE(matches(R"(\w)", "\xE2\x80\x8D"));   // ZWJ is not
+  EXPECT_TRUE(matches(R"(\W)", "\xE2\x80\x8D"));
+  EXPECT_TRUE(matches(R"(\h)", "F"));  // hex digit, not horizontal space
+  EXPECT_FALSE(matches(R"(\h)", " "));
+  EXPECT_TRUE(matches(R"(x\b)", "x\xE2\x80\x8D"));  // boundary before ZWJ
+  EXPECT_FALSE(matches(R"(x\b)", "x\xC2\xB2"));
+  EXPECT_TRUE(matches(R"(\Q\s\E)", "\\s"));  // literal section untouched
+  EXPECT_EQ(Regex::Compile(R"([\W])", false).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(QwenSplit, WhitespaceLookaheadLeavesOneSpaceForTheNextWord) {

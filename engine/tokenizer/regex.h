@@ -35,11 +35,21 @@ class RegexMatchState {
   pcre2_real_match_data_8* data_;
 };
 
+// Rewrites the escapes whose meaning differs between Oniguruma (which HF uses) and PCRE2 with
+// UCP, so that the PCRE2 pattern matches the same characters:
+//   \s \S  Onig: Unicode White_Space (PCRE2's \s also has U+180E)  -> \p{White_Space}, \P{..}
+//   \w \W  Onig: Alphabetic, marks, numbers, connector punctuation (PCRE2: L, N, _)
+//   \h \H  Onig: hexadecimal digit (PCRE2: horizontal space)
+//   \b \B  word boundaries over Onig's \w (outside classes)
+// Everything else, including \Q...\E sections, is copied. Unimplemented for a negated class
+// escape (\W, \H) inside a [...] class, which PCRE2 cannot express there.
+[[nodiscard]] absl::StatusOr<std::string> TranslateOnigurumaPattern(std::string_view pattern);
+
 class Regex {
  public:
-  // Compiles `pattern`; with `literal` the pattern matches itself verbatim (HF's
-  // `{"String": ...}` split pattern). InvalidArgument with PCRE2's message and the offset if the
-  // pattern does not compile.
+  // Compiles `pattern` (Oniguruma syntax, see TranslateOnigurumaPattern); with `literal` the
+  // pattern matches itself verbatim (HF's `{"String": ...}` split pattern). InvalidArgument with
+  // PCRE2's message and the offset if the pattern does not compile.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Regex>> Compile(std::string_view pattern,
                                                                       bool literal);
   ~Regex();

@@ -75,9 +75,9 @@ absl::Status Tokenizer::EncodePlain(std::string_view text, Scratch* scratch,
 
 absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) const {
   if (const size_t bad = FindInvalidUtf8(text); bad != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Encode: text is not valid UTF-8 (ill-formed sequence at byte %d of %d)", bad,
-        text.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("Encode: text is not valid UTF-8 (ill-formed sequence at byte %d of %d)",
+                        bad, text.size()));
   }
   Scratch scratch;
   std::vector<int32_t> ids;

@@ -39,7 +39,9 @@ class Tokenizer {
   //                                compile;
   //   Unimplemented                valid tokenizer.json features mneme does not support (model
   //                                type other than BPE, other normalizer / pre_tokenizer /
-  //                                decoder / post_processor types, truncation, padding, ...).
+  //                                decoder / post_processor types, Split behaviours other than
+  //                                Isolated, BPE dropout, truncation, padding, \W or \H inside
+  //                                a regex character class).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Tokenizer>> FromFile(const std::string& path);
   // Same, from the JSON text; `source_name` prefixes error messages.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Tokenizer>> FromJson(
@@ -73,7 +75,8 @@ class Tokenizer {
 
   // Encodes one normalised gap that contains no added tokens, appending to `ids`.
   struct Scratch;
-  absl::Status EncodePlain(std::string_view text, Scratch* scratch, std::vector<int32_t>* ids) const;
+  absl::Status EncodePlain(std::string_view text, Scratch* scratch,
+                           std::vector<int32_t>* ids) const;
 
   bool nfc_ = false;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;

@@ -64,8 +64,8 @@ class Parser {
   // A non-negative integer that fits int32_t.
   absl::StatusOr<int32_t> Id(const Json& value, std::string_view where) const {
     if (value.is_number_unsigned() || value.is_number_integer()) {
-      const bool negative = value.is_number_integer() && !value.is_number_unsigned() &&
-                            value.get<int64_t>() < 0;
+      const bool negative =
+          value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0;
       if (!negative && value.get<uint64_t>() <= std::numeric_limits<int32_t>::max()) {
         return static_cast<int32_t>(value.get<uint64_t>());
       }
@@ -279,16 +279,16 @@ absl::Status Parser::Parse(const Json& root, TokenizerSpec* spec) const {
   MNEME_RETURN_IF_ERROR(Model(field("model"), spec));
   MNEME_RETURN_IF_ERROR(Normalizer(field("normalizer"), &spec->nfc));
   bool saw_byte_level = false;
-  MNEME_RETURN_IF_ERROR(PreTokenizer(field("pre_tokenizer"), &spec->pre_tokenizer,
-                                     &saw_byte_level));
+  MNEME_RETURN_IF_ERROR(
+      PreTokenizer(field("pre_tokenizer"), &spec->pre_tokenizer, &saw_byte_level));
   if (!saw_byte_level) {
     return Unsupported("pre_tokenizer without ByteLevel is not supported (byte-level BPE only)");
   }
   const Json& decoder = field("decoder");
   if (TypeOf(decoder) != "ByteLevel") {
-    return Unsupported(absl::StrFormat("decoder %s is not supported (only ByteLevel)",
-                                       decoder.is_null() ? std::string("null")
-                                                         : "type \"" + TypeOf(decoder) + "\""));
+    return Unsupported(absl::StrFormat(
+        "decoder %s is not supported (only ByteLevel)",
+        decoder.is_null() ? std::string("null") : "type \"" + TypeOf(decoder) + "\""));
   }
   const Json& post = field("post_processor");
   if (!post.is_null() && TypeOf(post) != "ByteLevel") {

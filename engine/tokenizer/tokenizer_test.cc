@@ -130,9 +130,9 @@ TEST_F(TokenizerTest, Vocab_SizesIdsAndSpecialFlagsFollowTheFile) {
 }
 
 TEST_F(TokenizerTest, Encode_RejectsInvalidUtf8) {
-  for (std::string bad : {std::string("\xff"), std::string("abc\xC0\x80"),
-                          std::string("\xED\xA0\x80"), std::string("ok \xE6\x97"),
-                          std::string("\xF4\x90\x80\x80")}) {
+  for (std::string bad :
+       {std::string("\xff"), std::string("abc\xC0\x80"), std::string("\xED\xA0\x80"),
+        std::string("ok \xE6\x97"), std::string("\xF4\x90\x80\x80")}) {
     absl::StatusOr<std::vector<int32_t>> ids = Fixture().Encode(bad);
     EXPECT_EQ(ids.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_THAT(ids.status().message(), HasSubstr("UTF-8"));
@@ -189,7 +189,7 @@ TEST_F(TokenizerTest, Decode_InvalidUtf8BecomesReplacementCharacters) {
   // E6 97 is a truncated three-byte sequence: one U+FFFD (maximal subpart), then 'a'.
   absl::StatusOr<std::string> text = Fixture().Decode({byte_id(0xE6), byte_id(0x97), byte_id('a')});
   ASSERT_TRUE(text.ok());
-  EXPECT_EQ(*text, "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(*text, std::string("\xEF\xBF\xBD") + "a");
   // A lone continuation byte and a lone 0xFF are one U+FFFD each.
   text = Fixture().Decode({byte_id(0x80), byte_id(0xFF)});
   ASSERT_TRUE(text.ok());
@@ -200,8 +200,10 @@ TEST_F(TokenizerTest, Decode_InvalidUtf8BecomesReplacementCharacters) {
 
 TEST_F(TokenizerTest, Config_BareByteLevelWithPrefixSpaceUsesGpt2Regex) {
   nlohmann::json j = FixtureJson();
-  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", true},
-                        {"trim_offsets", true}, {"use_regex", true}};
+  j["pre_tokenizer"] = {{"type", "ByteLevel"},
+                        {"add_prefix_space", true},
+                        {"trim_offsets", true},
+                        {"use_regex", true}};
   j["normalizer"] = nullptr;
   absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Load(j);
   ASSERT_TRUE(tok.ok()) << tok.status();
@@ -315,9 +317,13 @@ TEST_F(TokenizerTest, Load_BadFilesGiveClearErrors) {
       {{"missing merges", absl::StatusCode::kInvalidArgument, "merges"},
        [](nlohmann::json& j) { j["model"].erase("merges"); }},
       {{"merge unknown token", absl::StatusCode::kInvalidArgument, "zzqx"},
-       [](nlohmann::json& j) { j["model"]["merges"].push_back({"zzqx", "a"}); }},
+       [](nlohmann::json& j) {
+         j["model"]["merges"].push_back({"zzqx", "a"});
+       }},
       {{"merge unknown result", absl::StatusCode::kInvalidArgument, "\"{{\""},
-       [](nlohmann::json& j) { j["model"]["merges"].push_back({"{", "{"}); }},
+       [](nlohmann::json& j) {
+         j["model"]["merges"].push_back({"{", "{"});
+       }},
       {{"bad merge string", absl::StatusCode::kInvalidArgument, "merges[0]"},
        [](nlohmann::json& j) { j["model"]["merges"] = {"a b c"}; }},
       {{"bad vocab id", absl::StatusCode::kInvalidArgument, "vocab"},
@@ -325,7 +331,9 @@ TEST_F(TokenizerTest, Load_BadFilesGiveClearErrors) {
       {{"dropout", absl::StatusCode::kUnimplemented, "dropout"},
        [](nlohmann::json& j) { j["model"]["dropout"] = 0.1; }},
       {{"pre-tokenizer", absl::StatusCode::kUnimplemented, "Whitespace"},
-       [](nlohmann::json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; }},
+       [](nlohmann::json& j) {
+         j["pre_tokenizer"] = {{"type", "Whitespace"}};
+       }},
       {{"nested pre-tokenizer", absl::StatusCode::kUnimplemented, "Digits"},
        [](nlohmann::json& j) {
          nlohmann::json& steps = j["pre_tokenizer"]["pretokenizers"];
@@ -340,13 +348,21 @@ TEST_F(TokenizerTest, Load_BadFilesGiveClearErrors) {
          j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"Regex", "(unclosed"}};
        }},
       {{"normalizer", absl::StatusCode::kUnimplemented, "Lowercase"},
-       [](nlohmann::json& j) { j["normalizer"] = {{"type", "Lowercase"}}; }},
+       [](nlohmann::json& j) {
+         j["normalizer"] = {{"type", "Lowercase"}};
+       }},
       {{"decoder", absl::StatusCode::kUnimplemented, "Metaspace"},
-       [](nlohmann::json& j) { j["decoder"] = {{"type", "Metaspace"}}; }},
+       [](nlohmann::json& j) {
+         j["decoder"] = {{"type", "Metaspace"}};
+       }},
       {{"post-processor", absl::StatusCode::kUnimplemented, "TemplateProcessing"},
-       [](nlohmann::json& j) { j["post_processor"] = {{"type", "TemplateProcessing"}}; }},
+       [](nlohmann::json& j) {
+         j["post_processor"] = {{"type", "TemplateProcessing"}};
+       }},
       {{"truncation", absl::StatusCode::kUnimplemented, "truncation"},
-       [](nlohmann::json& j) { j["truncation"] = {{"max_length", 8}}; }},
+       [](nlohmann::json& j) {
+         j["truncation"] = {{"max_length", 8}};
+       }},
       {{"added token", absl::StatusCode::kInvalidArgument, "added_tokens[1]"},
        [](nlohmann::json& j) { j["added_tokens"][1].erase("content"); }},
   };

@@ -184,8 +184,7 @@ absl::Status AppendNfc(std::string_view text, std::string* out) {
                    static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
   if (len < 0) {
     std::free(result);
-    return absl::InternalError(std::string("NFC normalisation failed: ") +
-                               utf8proc_errmsg(len));
+    return absl::InternalError(std::string("NFC normalisation failed: ") + utf8proc_errmsg(len));
   }
   out->append(reinterpret_cast<const char*>(result), static_cast<size_t>(len));
   std::free(result);
