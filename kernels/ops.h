@@ -64,10 +64,12 @@ struct RopeParams {
   double theta = 10000.0;
 };
 
-// Causal GQA attention of `q_tokens` queries over a contiguous KV sequence:
+// GQA attention of `q_tokens` queries over a contiguous KV sequence:
 //   out[t, h, :] = softmax_j(scale * q[t, h, :] · k[j, g, :]) · v[j, g, :],
-//   j in [0, q_offset + t] (bottom-right causal), g = h / (num_heads / num_kv_heads).
-// q_offset + q_tokens <= kv_len. Softmax in fp32 with max subtraction.
+//   g = h / (num_heads / num_kv_heads), j in [0, q_offset + t] when causal (bottom-right
+//   aligned), j in [0, q_offset + q_tokens) otherwise (the new tokens see each other fully:
+//   MSA's reference-exact injection). q_offset + q_tokens <= kv_len. Softmax in fp32 with max
+//   subtraction.
 struct AttentionParams {
   const float* q = nullptr;  // [q_tokens, num_heads, head_dim]
   const float* k = nullptr;  // [kv_len, num_kv_heads, head_dim]
@@ -76,6 +78,7 @@ struct AttentionParams {
   int64_t q_tokens = 0, kv_len = 0, q_offset = 0;
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 0.0f;
+  bool causal = true;
 };
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, inter + i], gate_up [tokens, 2 * inter]
@@ -92,6 +95,19 @@ struct EmbeddingParams {
   const int32_t* ids = nullptr;  // [tokens], host memory
   float* out = nullptr;          // [tokens, dim]
   int64_t tokens = 0, vocab = 0, dim = 0;
+};
+
+// MSA routing scores (the GQA-summed form of MSA-SPEC §2):
+//   doc_scores[d] = max over t < q_tokens and chunks c with chunk_doc[c] == d of q[t, :] · keys[c, :]
+// q holds the head-group-summed (and scaled) routing queries, keys the pooled routing keys with
+// the KV heads concatenated (width = num_kv_heads * head_dim). Documents with no chunk score
+// -inf. No [tokens x chunks] matrix is kept beyond one tile.
+struct RouteScoresParams {
+  const float* q = nullptr;            // [q_tokens, width]
+  const float* keys = nullptr;         // [chunks, width]
+  const int32_t* chunk_doc = nullptr;  // [chunks], host memory, each in [0, num_docs)
+  float* doc_scores = nullptr;         // [num_docs], host memory
+  int64_t q_tokens = 0, chunks = 0, width = 0, num_docs = 0;
 };
 
 class Backend {
@@ -112,6 +128,7 @@ class Backend {
   [[nodiscard]] virtual absl::Status Attention(const AttentionParams& p) = 0;
   [[nodiscard]] virtual absl::Status SwiGlu(const SwiGluParams& p) = 0;
   [[nodiscard]] virtual absl::Status Embedding(const EmbeddingParams& p) = 0;
+  [[nodiscard]] virtual absl::Status RouteScores(const RouteScoresParams& p) = 0;
 };
 
 // Shape/pointer checks shared by every backend (the CUTLASS-style CanImplement step).
@@ -121,6 +138,7 @@ class Backend {
 [[nodiscard]] absl::Status Validate(const AttentionParams& p);
 [[nodiscard]] absl::Status Validate(const SwiGluParams& p);
 [[nodiscard]] absl::Status Validate(const EmbeddingParams& p);
+[[nodiscard]] absl::Status Validate(const RouteScoresParams& p);
 
 enum class BackendKind { kCpu, kCuda, kAuto };
 

@@ -84,6 +84,11 @@ absl::StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::Load(const std::string& 
     MNEME_ASSIGN_OR_RETURN(w.w_gate_up, up.Load({{p + "mlp.gate_proj.weight", {inter, h}},
                                                  {p + "mlp.up_proj.weight", {inter, h}}}));
     MNEME_ASSIGN_OR_RETURN(w.w_down, up.Load(p + "mlp.down_proj.weight", {h, inter}));
+    if (c.msa && std::find(c.msa->router_layers.begin(), c.msa->router_layers.end(), l) !=
+                     c.msa->router_layers.end()) {
+      MNEME_ASSIGN_OR_RETURN(w.router_q, up.Load(p + "self_attn.router_q_proj.0.weight", {q_out, h}));
+      MNEME_ASSIGN_OR_RETURN(w.router_k, up.Load(p + "self_attn.router_k_proj.0.weight", {kv_out, h}));
+    }
   }
   return m;
 }

@@ -2,9 +2,9 @@
 //
 // Load reads config.json and the safetensors (single or sharded), upcasts 16-bit weights to
 // fp32, fuses gate_proj/up_proj into one [2*inter, hidden] matrix (one GEMM per MLP) and
-// uploads everything once. Tensors the runtime does not use (MSA router projectors before the
-// MSA runtime, training-only scalars) are ignored. Immutable after Load; the backend must
-// outlive the model.
+// uploads everything once. For msa checkpoints the router projectors of the routed layers are
+// loaded too. Tensors the runtime does not use (training-only scalars such as `temperature`) are
+// ignored. Immutable after Load; the backend must outlive the model.
 #ifndef MNEME_ENGINE_MODEL_QWEN3_MODEL_H_
 #define MNEME_ENGINE_MODEL_QWEN3_MODEL_H_
 
@@ -29,6 +29,9 @@ struct Qwen3LayerWeights {
   std::unique_ptr<kernels::DeviceMemory> post_norm;   // [hidden]
   std::unique_ptr<kernels::DeviceMemory> w_gate_up;   // [2 * inter, hidden]: gate rows, then up
   std::unique_ptr<kernels::DeviceMemory> w_down;      // [hidden, inter]
+  // MSA router projectors (routed layers of msa checkpoints only; null elsewhere).
+  std::unique_ptr<kernels::DeviceMemory> router_q;    // [heads * head_dim, hidden]
+  std::unique_ptr<kernels::DeviceMemory> router_k;    // [kv_heads * head_dim, hidden]
 };
 
 class Qwen3Model {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/model/qwen3_block.h"
 #include "engine/model/qwen3_model.h"
 
 namespace mneme::model {
@@ -40,17 +41,18 @@ class Qwen3Runner {
   const Qwen3Model& model() const { return *model_; }
 
  private:
-  Qwen3Runner(const Qwen3Model* model, int64_t max_context, int64_t max_batch)
-      : model_(model), max_context_(max_context), max_batch_(max_batch) {}
-  // One chunk of at most max_batch_ tokens; `want_logits` computes the last row's logits.
+  Qwen3Runner(const Qwen3Model* model, int64_t max_context)
+      : model_(model), max_context_(max_context) {}
+  // One chunk of at most max_batch tokens; `want_logits` computes the last row's logits.
   absl::Status ForwardChunk(absl::Span<const int32_t> ids, bool want_logits);
 
   const Qwen3Model* model_;
-  const int64_t max_context_, max_batch_;
+  const int64_t max_context_;
   int64_t length_ = 0;
+  std::unique_ptr<Qwen3Block> block_;
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_cache_, v_cache_;  // per layer
-  std::unique_ptr<kernels::DeviceMemory> x_, h_, q_, attn_, gate_up_, act_, logits_;
-  std::vector<int32_t> positions_;  // host, [max_batch_]
+  std::unique_ptr<kernels::DeviceMemory> x_, logits_;
+  std::vector<int32_t> positions_;  // host, [max_batch]
 };
 
 }  // namespace mneme::model

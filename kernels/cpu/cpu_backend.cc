@@ -113,7 +113,7 @@ class CpuBackend final : public Backend {
     const int64_t kv_row = p.num_kv_heads * d;
     scores_.resize(static_cast<size_t>(p.kv_len));
     for (int64_t t = 0; t < p.q_tokens; ++t) {
-      const int64_t visible = p.q_offset + t + 1;
+      const int64_t visible = p.causal ? p.q_offset + t + 1 : p.q_offset + p.q_tokens;
       for (int64_t h = 0; h < p.num_heads; ++h) {
         const int64_t g = h / group;
         const float* q = p.q + (t * p.num_heads + h) * d;
@@ -167,8 +167,35 @@ class CpuBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  absl::Status RouteScores(const RouteScoresParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    std::fill(p.doc_scores, p.doc_scores + p.num_docs, -INFINITY);
+    // Tiles of kTile chunks: one GEMM [q_tokens x width] . [tile x width]^T, then the max over
+    // tokens and the per-document max, so scratch stays q_tokens x kTile.
+    constexpr int64_t kTile = 2048;
+    route_scratch_.resize(static_cast<size_t>(p.q_tokens * kTile));
+    for (int64_t c0 = 0; c0 < p.chunks; c0 += kTile) {
+      const int64_t n = std::min(kTile, p.chunks - c0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.q_tokens),
+                  static_cast<blasint>(n), static_cast<blasint>(p.width), 1.0f, p.q,
+                  static_cast<blasint>(p.width), p.keys + c0 * p.width,
+                  static_cast<blasint>(p.width), 0.0f, route_scratch_.data(),
+                  static_cast<blasint>(n));
+      for (int64_t c = 0; c < n; ++c) {
+        float best = route_scratch_[static_cast<size_t>(c)];
+        for (int64_t t = 1; t < p.q_tokens; ++t) {
+          best = std::max(best, route_scratch_[static_cast<size_t>(t * n + c)]);
+        }
+        float& doc = p.doc_scores[p.chunk_doc[c0 + c]];
+        doc = std::max(doc, best);
+      }
+    }
+    return absl::OkStatus();
+  }
+
  private:
-  std::vector<float> scores_;  // attention scratch, grown to the longest kv_len seen
+  std::vector<float> scores_;        // attention scratch, grown to the longest kv_len seen
+  std::vector<float> route_scratch_;  // [q_tokens, tile] routing scores
 };
 
 }  // namespace

@@ -130,6 +130,43 @@ TEST_F(CpuBackendTest, AttentionMatchesNaiveCausalGqa) {
   EXPECT_EQ(be_->Attention(p).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(CpuBackendTest, NonCausalBlockSeesWholeBlock) {
+  // With causal = false the first of 3 new tokens sees all 3 (and the 4 before them): its output
+  // equals what a causal query placed last would see.
+  const int qt = 3, kv = 7, off = 4, h = 2, d = 8;
+  auto q = Random(qt * h * d, 12), k = Random(kv * h * d, 13), v = Random(kv * h * d, 14);
+  std::vector<float> full(qt * h * d), last(h * d);
+  AttentionParams p{q.data(), k.data(), v.data(), full.data(), qt, kv, off, h, h, d, 0.3f, false};
+  ASSERT_TRUE(be_->Attention(p).ok());
+  AttentionParams one{q.data(), k.data(), v.data(), last.data(), 1, kv, kv - 1, h, h, d, 0.3f, true};
+  ASSERT_TRUE(be_->Attention(one).ok());
+  for (int i = 0; i < h * d; ++i) EXPECT_NEAR(full[i], last[i], 1e-6);
+}
+
+TEST_F(CpuBackendTest, RouteScoresMatchBruteForce) {
+  // 3 query tokens, 5000 chunks (more than one tile) over 37 documents of uneven sizes.
+  const int t = 3, width = 24, chunks = 5000, docs = 37;
+  auto q = Random(t * width, 15), keys = Random(chunks * width, 16);
+  std::vector<int32_t> chunk_doc(chunks);
+  for (int c = 0; c < chunks; ++c) chunk_doc[c] = (c * 7 / 1000 + c % 3 * 11) % (docs - 1);  // doc 36 empty
+  std::vector<float> got(docs);
+  ASSERT_TRUE(be_->RouteScores({q.data(), keys.data(), chunk_doc.data(), got.data(), t, chunks,
+                                width, docs}).ok());
+  std::vector<double> want(docs, -INFINITY);
+  for (int c = 0; c < chunks; ++c)
+    for (int i = 0; i < t; ++i) {
+      double s = 0;
+      for (int w = 0; w < width; ++w) s += double(q[i * width + w]) * keys[c * width + w];
+      want[chunk_doc[c]] = std::max(want[chunk_doc[c]], s);
+    }
+  for (int d = 0; d < docs - 1; ++d) EXPECT_NEAR(got[d], want[d], 1e-4) << d;
+  EXPECT_EQ(got[docs - 1], -INFINITY);
+  chunk_doc[9] = docs;  // out of range
+  EXPECT_EQ(be_->RouteScores({q.data(), keys.data(), chunk_doc.data(), got.data(), t, chunks, width,
+                              docs}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CpuBackendTest, SwiGluAndEmbedding) {
   const int tokens = 3, inter = 5;
   auto gu = Random(tokens * 2 * inter, 10, 3.0f);

@@ -1,0 +1,117 @@
+// The embedded API: a memory session bound to one model.
+//
+// A MemorySession owns the model (weights on its backend), the tokenizer, the MSA settings, the
+// encoded query-template prefix and the in-memory index of its documents. Documents are encoded
+// once, alone, at append (docs/msa.md §1) and become routable by the next query; deletion is a
+// tombstone. Route() shows each routed layer's selection; Ask() runs the full MSA query with
+// memory interleaving (docs/msa.md §4), streaming tokens through a callback.
+//
+// Memory lives in RAM here; persistence is the memory/ store's job.
+// Thread safety: none; callers serialise calls on one session.
+#ifndef MNEME_ENGINE_ENGINE_H_
+#define MNEME_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/model/msa_settings.h"
+#include "engine/model/sampler.h"
+#include "engine/query/msa_runner.h"
+#include "kernels/ops.h"
+
+namespace mneme {
+
+namespace tokenizer {
+class Tokenizer;
+}
+namespace memory {
+class MemoryIndex;
+}
+
+struct SessionOptions {
+  std::string model_dir;                                  // HF layout, qwen3 or msa
+  kernels::BackendKind backend = kernels::BackendKind::kAuto;
+  model::MsaOverrides msa;                                // top_k / routed layers
+  int64_t encode_batch_tokens = 256;                      // encoder workspace (tokens)
+};
+
+struct AppendedDocument {
+  int64_t ordinal;
+  uint64_t id;      // stable 64-bit id derived from (ordinal, text)
+  int64_t tokens;   // templated tokens encoded
+  int64_t chunks;
+};
+
+struct RouteResult {
+  std::vector<query::LayerRouting> layers;
+  double ms = 0.0;  // prefill of the query template + routing of every routed layer
+};
+
+struct AskOptions {
+  int max_new_tokens = 256;       // over all rounds
+  int max_rounds = 4;             // >= 1; 1 = no re-prefill
+  model::SamplingOptions sampling;  // temperature 0 = greedy (MSA's default)
+  bool causal_injection = false;  // false: reference-exact bidirectional question injection
+};
+
+struct AskRound {
+  std::vector<query::LayerRouting> routing;
+  std::vector<int32_t> new_ids;    // generated in this round (injected tokens excluded)
+  std::vector<int64_t> injected;   // ordinals whose text was injected at the end of the round
+};
+
+struct AskResult {
+  std::string answer;   // after "The answer to the question is:" when present
+  std::string text;     // everything generated, injections included
+  std::vector<AskRound> rounds;
+  int64_t ignored_ids = 0;  // emitted [i] that named no live document
+  int64_t new_tokens = 0;
+  double prefill_ms = 0.0, decode_ms = 0.0, total_ms = 0.0;
+};
+
+class MemorySession {
+ public:
+  // Loads the model, tokenizer and MSA settings and encodes the template prefix.
+  // Errors as Qwen3Model::Load and Tokenizer::FromFile; InvalidArgument for bad overrides or a
+  // tokenizer without the MSA special tokens.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MemorySession>> Open(const SessionOptions& opts);
+  ~MemorySession();
+
+  // Encodes `text` as the next ordinal's document. InvalidArgument for empty text or invalid
+  // UTF-8 (with the byte offset); OutOfRange if the templated document exceeds the model's
+  // positions (callers split long documents first, see SplitForPositions).
+  [[nodiscard]] absl::StatusOr<AppendedDocument> Append(std::string_view text);
+
+  // Tombstones a document: it stops routing at once. NotFound / FailedPrecondition.
+  [[nodiscard]] absl::Status Delete(int64_t ordinal);
+
+  // Per routed layer, the documents a question selects (first round, no generation).
+  [[nodiscard]] absl::StatusOr<RouteResult> Route(std::string_view question);
+
+  // Answers a question over the memory. FailedPrecondition if the memory holds no live document.
+  [[nodiscard]] absl::StatusOr<AskResult> Ask(std::string_view question, const AskOptions& opts,
+                                              const std::function<void(int32_t)>& on_token = nullptr);
+
+  // Splits `text` at whitespace into parts whose templated encodings fit the model's positions.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> SplitForPositions(std::string_view text) const;
+
+  const model::MsaSettings& settings() const;
+  const memory::MemoryIndex& index() const;
+  const tokenizer::Tokenizer& tokenizer() const;
+  const std::string& model_fingerprint() const;
+  std::string backend_name() const;
+
+ private:
+  struct Impl;
+  explicit MemorySession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mneme
+
+#endif  // MNEME_ENGINE_ENGINE_H_

@@ -1,0 +1,260 @@
+// MSA against the independent PyTorch reference: tests/fixtures/msa was produced by
+// tools/fixtures/make_msa_fixtures.py, which implements docs/msa.md in plain torch (its forward
+// checked against transformers). Here the same checkpoints, documents and questions run through
+// the C++ encoder, index, router and query runner.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "common/json_util.h"
+#include "engine/encode/document_encoder.h"
+#include "engine/engine.h"
+#include "engine/model/qwen3_model.h"
+#include "engine/query/msa_runner.h"
+#include "engine/query/templates.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace mneme {
+namespace {
+
+using nlohmann::json;
+
+const json& Expected() {
+  static const json* e = [] {
+    auto j = ReadJsonFile("tests/fixtures/msa/expected.json");
+    EXPECT_TRUE(j.ok()) << j.status();
+    return new json(j.ok() ? *j : json());
+  }();
+  return *e;
+}
+
+double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
+  double max_ref = 0, max_err = 0;
+  EXPECT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    EXPECT_FALSE(std::isnan(got[i]));
+    max_ref = std::max(max_ref, std::abs(double(want[i])));
+    max_err = std::max(max_err, std::abs(double(got[i]) - want[i]));
+  }
+  EXPECT_GT(max_ref, 0.0);
+  return max_err / max_ref;
+}
+
+// The components of a session, built directly so the test can drive the runner.
+class MsaFixtureTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    cfg_ = Expected()["configs"][GetParam()];
+    ASSERT_FALSE(cfg_.is_null());
+    const std::string dir = "tests/fixtures/msa/" + cfg_["checkpoint"].get<std::string>();
+    auto m = model::Qwen3Model::Load(dir, backend_.get());
+    ASSERT_TRUE(m.ok()) << m.status();
+    model_ = std::move(*m);
+    auto tok = tokenizer::Tokenizer::FromFile(dir + "/tokenizer.json");
+    ASSERT_TRUE(tok.ok()) << tok.status();
+    tok_ = std::move(*tok);
+    model::MsaOverrides o;
+    if (cfg_["mode"] == "training_free") {
+      o.routed_layers = cfg_["routed_layers"].get<std::vector<int>>();
+      o.top_k = cfg_["top_k"].get<int>();
+      o.pooling = cfg_["pooling"].get<int>();
+    }
+    auto s = model::ResolveMsaSettings(model_->config(), o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    settings_ = *s;
+    ASSERT_EQ(settings_.routed_layers, cfg_["routed_layers"].get<std::vector<int>>());
+    ASSERT_EQ(settings_.top_k, cfg_["top_k"].get<int>());
+    ASSERT_EQ(settings_.pooling, cfg_["pooling"].get<int>());
+    ASSERT_EQ(settings_.cosine, cfg_["cosine"].get<bool>());
+    auto enc = encode::DocumentEncoder::Create(model_.get(), &settings_, 32);  // batches split docs
+    ASSERT_TRUE(enc.ok());
+    encoder_ = std::move(*enc);
+    auto tmpl = tok_->Encode(query::kTemplatePrefix);
+    ASSERT_TRUE(tmpl.ok());
+    ASSERT_EQ(*tmpl, cfg_["template_ids"].get<std::vector<int32_t>>());
+    auto raw = encoder_->EncodeRaw(*tmpl);
+    ASSERT_TRUE(raw.ok());
+    template_ = std::move(*raw);
+    const auto& c = model_->config();
+    index_ = std::make_unique<memory::MemoryIndex>(static_cast<int>(settings_.routed_layers.size()),
+                                                   int64_t{c.num_key_value_heads} * c.head_dim);
+    for (const auto& d : Expected()["documents"]) {
+      auto ids = tok_->Encode(query::DocumentText(d["ordinal"].get<int64_t>(), d["text"].get<std::string>()));
+      ASSERT_TRUE(ids.ok());
+      auto pooled = encoder_->Encode(*ids);
+      ASSERT_TRUE(pooled.ok()) << pooled.status();
+      pooled_.push_back(*pooled);
+      doc_ids_.push_back(*ids);
+      ASSERT_TRUE(index_->Append(std::move(*pooled), d["text"].get<std::string>()).ok());
+    }
+    auto r = query::MsaRunner::Create(model_.get(), &settings_, &template_, index_.get());
+    ASSERT_TRUE(r.ok());
+    runner_ = std::move(*r);
+  }
+
+  // Prefill the case's context, compare routing and logits, then 8 greedy steps.
+  void CheckCase(const json& c) {
+    SCOPED_TRACE(c["question"].get<std::string>());
+    const auto ids = c["context_ids"].get<std::vector<int32_t>>();
+    const auto rows = c["routing_token_indices"].get<std::vector<int64_t>>();
+    std::vector<float> logits;
+    ASSERT_TRUE(runner_->Prefill(ids, c["first_position"].get<int32_t>(), rows, 16, &logits).ok());
+    const auto& routing = runner_->routing();
+    ASSERT_EQ(routing.size(), c["routing"].size());
+    for (size_t l = 0; l < routing.size(); ++l) {
+      const json& want = c["routing"][l];
+      EXPECT_EQ(routing[l].layer, want["layer"].get<int>());
+      std::vector<int64_t> got_sel;
+      for (size_t i = 0; i < routing[l].docs.size(); ++i) {
+        got_sel.push_back(routing[l].docs[i].ordinal);
+        EXPECT_NEAR(routing[l].docs[i].score, want["scores"][i].get<double>(), 2e-5);
+      }
+      EXPECT_EQ(got_sel, want["selected"].get<std::vector<int64_t>>()) << "layer " << routing[l].layer;
+    }
+    EXPECT_LT(RelErr(logits, c["last_logits"].get<std::vector<float>>()), 1e-4);
+    std::vector<int32_t> greedy;
+    for (int i = 0; i < 8; ++i) {
+      const int32_t next = model::ArgMax(logits);
+      greedy.push_back(next);
+      ASSERT_TRUE(runner_->Extend(std::vector<int32_t>{next}, true, &logits).ok());
+    }
+    EXPECT_EQ(greedy, c["greedy_ids"].get<std::vector<int32_t>>());
+  }
+
+  std::unique_ptr<kernels::Backend> backend_ = kernels::NewCpuBackend();
+  json cfg_;
+  std::unique_ptr<model::Qwen3Model> model_;
+  std::unique_ptr<tokenizer::Tokenizer> tok_;
+  model::MsaSettings settings_;
+  std::unique_ptr<encode::DocumentEncoder> encoder_;
+  encode::RawKv template_;
+  std::unique_ptr<memory::MemoryIndex> index_;
+  std::unique_ptr<query::MsaRunner> runner_;
+  std::vector<memory::PooledDocument> pooled_;
+  std::vector<std::vector<int32_t>> doc_ids_;
+};
+
+TEST_P(MsaFixtureTest, DocumentTokensAndPooledMemoryMatch) {
+  const json& docs = cfg_["documents"];
+  ASSERT_EQ(docs.size(), pooled_.size());
+  for (size_t d = 0; d < docs.size(); ++d) {
+    EXPECT_EQ(doc_ids_[d], docs[d]["ids"].get<std::vector<int32_t>>());
+    ASSERT_EQ(pooled_[d].num_chunks, docs[d]["num_chunks"].get<int64_t>());
+    for (size_t s = 0; s < settings_.routed_layers.size(); ++s) {
+      const json& want = docs[d]["pooled"][s];
+      ASSERT_EQ(want["layer"].get<int>(), settings_.routed_layers[s]);
+      for (const char* name : {"k", "v", "kr"}) {
+        const std::vector<float>& got = name[0] == 'v' ? pooled_[d].v[s]
+                                        : name[1] == 'r' ? pooled_[d].kr[s] : pooled_[d].k[s];
+        std::vector<float> flat;
+        for (const auto& chunk : want[name])
+          for (const auto& head : chunk)
+            for (const auto& x : head) flat.push_back(x.get<float>());
+        ASSERT_EQ(got.size(), flat.size());
+        for (size_t i = 0; i < flat.size(); ++i) {  // 1 bf16 ulp: summation order may differ
+          ASSERT_NEAR(got[i], flat[i], std::abs(flat[i]) * (1.0 / 128) + 1e-6)
+              << "doc " << d << " layer " << settings_.routed_layers[s] << " " << name << "[" << i << "]";
+        }
+      }
+    }
+  }
+}
+
+TEST_P(MsaFixtureTest, QueryRoutingLogitsAndGreedyMatch) {
+  for (const json& c : cfg_["questions"]) {
+    auto q = query::TokenizeQuery(*tok_, c["question"].get<std::string>());
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(q->ids, c["query_ids"].get<std::vector<int32_t>>());
+    EXPECT_EQ(q->prompt_tokens, c["routing_token_range"][1].get<int64_t>());
+    CheckCase(c);
+  }
+}
+
+// Only msa_cos carries the second-round and deletion cases.
+class MsaRoundsFixtureTest : public MsaFixtureTest {};
+
+TEST_P(MsaRoundsFixtureTest, SecondRoundAndDeletionMatch) {
+  CheckCase(cfg_["second_round"]);
+  for (int64_t d : cfg_["deletion"]["deleted_ordinals"].get<std::vector<int64_t>>()) {
+    ASSERT_TRUE(index_->Delete(d).ok());
+  }
+  CheckCase(cfg_["deletion"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(TorchReference, MsaFixtureTest,
+                         ::testing::Values("msa_cos", "msa_dot", "qwen3_f32_training_free"));
+INSTANTIATE_TEST_SUITE_P(TorchReference, MsaRoundsFixtureTest, ::testing::Values("msa_cos"));
+
+// The same memory through the embedded API: Route() must select what the reference selects.
+TEST(MemorySessionTest, RouteMatchesReferenceAndAppendIsRoutableAtOnce) {
+  const json& cfg = Expected()["configs"]["msa_cos"];
+  SessionOptions opts;
+  opts.model_dir = "tests/fixtures/msa/msa_cos";
+  opts.backend = kernels::BackendKind::kCpu;
+  auto s = MemorySession::Open(opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  MemorySession& session = **s;
+  EXPECT_EQ(session.Route("anything").status().code(), absl::StatusCode::kFailedPrecondition);
+  const json& docs = Expected()["documents"];
+  const json& c = cfg["questions"][0];
+  // Append all but the last document, query, then append the last: the next query must see it
+  // (the reference selects it in layer 2) with no rebuild.
+  for (size_t i = 0; i < docs.size(); ++i) {
+    if (i + 1 == docs.size()) {
+      ASSERT_TRUE(session.Route(c["question"].get<std::string>()).ok());
+    }
+    auto a = session.Append(docs[i]["text"].get<std::string>());
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_EQ(a->ordinal, docs[i]["ordinal"].get<int64_t>());
+  }
+  auto r = session.Route(c["question"].get<std::string>());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->layers.size(), 2u);
+  for (size_t l = 0; l < 2; ++l) {
+    std::vector<int64_t> sel;
+    for (const auto& d : r->layers[l].docs) sel.push_back(d.ordinal);
+    EXPECT_EQ(sel, c["routing"][l]["selected"].get<std::vector<int64_t>>());
+  }
+  // Bad documents are refused; deletion stops routing at once.
+  const int64_t top = r->layers[0].docs[0].ordinal;
+  EXPECT_EQ(session.Append("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(session.Append("bad \xff utf8").status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(session.Delete(top).ok());
+  EXPECT_EQ(session.Delete(top).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(session.Delete(999).code(), absl::StatusCode::kNotFound);
+  auto r2 = session.Route(c["question"].get<std::string>());
+  ASSERT_TRUE(r2.ok());
+  for (const auto& layer : r2->layers)
+    for (const auto& d : layer.docs) EXPECT_NE(d.ordinal, top) << "a deleted document routed";
+}
+
+TEST(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
+  SessionOptions opts;
+  opts.model_dir = "tests/fixtures/msa/msa_cos";
+  opts.backend = kernels::BackendKind::kCpu;
+  auto s = MemorySession::Open(opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  for (const auto& d : Expected()["documents"]) ASSERT_TRUE((*s)->Append(d["text"].get<std::string>()).ok());
+  AskOptions ao;
+  ao.max_new_tokens = 12;
+  std::vector<int32_t> streamed;
+  auto a = (*s)->Ask("What temperature did sensor 17 report?", ao, [&](int32_t id) { streamed.push_back(id); });
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = (*s)->Ask("What temperature did sensor 17 report?", ao);
+  ASSERT_TRUE(b.ok());
+  ASSERT_FALSE(a->rounds.empty());
+  EXPECT_EQ(a->rounds[0].new_ids, b->rounds[0].new_ids);
+  EXPECT_EQ(a->text, b->text);
+  EXPECT_EQ(static_cast<int64_t>(streamed.size()), a->new_tokens);
+  // The first round's greedy tokens equal the reference's greedy continuation (the random
+  // model emits no control token in its first 8 steps here).
+  const auto want = Expected()["configs"]["msa_cos"]["questions"][0]["greedy_ids"].get<std::vector<int32_t>>();
+  ASSERT_GE(a->rounds[0].new_ids.size(), want.size());
+  EXPECT_EQ(std::vector<int32_t>(a->rounds[0].new_ids.begin(), a->rounds[0].new_ids.begin() + 8), want);
+  EXPECT_EQ(a->rounds[0].routing.size(), 2u);
+}
+
+}  // namespace
+}  // namespace mneme

@@ -1,0 +1,79 @@
+// MSA query execution for one sequence (docs/msa.md §3): a prefill that routes at every routed
+// layer and lays out each layer's KV as [template | pooled chunks of the selected documents |
+// query tokens], then decoding with the selection fixed.
+//
+// KV areas are per layer, reused across queries and grown only when a query needs more rows
+// (capacity = template + the largest possible selection + the context budget): nothing is
+// allocated per token. Not thread-safe; the index and template must not change during a query.
+#ifndef MNEME_ENGINE_QUERY_MSA_RUNNER_H_
+#define MNEME_ENGINE_QUERY_MSA_RUNNER_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/encode/document_encoder.h"
+#include "engine/model/msa_settings.h"
+#include "engine/model/qwen3_block.h"
+#include "engine/query/router.h"
+#include "memory/memory_index.h"
+
+namespace mneme::query {
+
+struct LayerRouting {
+  int layer;
+  std::vector<ScoredDoc> docs;  // descending score
+};
+
+class MsaRunner {
+ public:
+  // REQUIRES: every pointer outlives the runner.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MsaRunner>> Create(
+      const model::Qwen3Model* model, const model::MsaSettings* settings,
+      const encode::RawKv* template_kv, const memory::MemoryIndex* index);
+
+  // Starts a new sequence: runs `ids` at positions first_position, first_position+1, ...; every
+  // routed layer routes with the rows listed in `routing_rows` (indices into ids, at least one)
+  // and attends to its own selection. `reserve_tokens` sizes the KV for later Extend calls.
+  // Writes the last token's logits. InvalidArgument for empty ids/routing rows or bad ids.
+  [[nodiscard]] absl::Status Prefill(absl::Span<const int32_t> ids, int32_t first_position,
+                                     const std::vector<int64_t>& routing_rows,
+                                     int64_t reserve_tokens, std::vector<float>* logits);
+
+  // Runs more tokens with the selection fixed (decode, or an injected block). causal=false lets
+  // the block's tokens see each other fully. KV areas grow if the reservation is exceeded.
+  [[nodiscard]] absl::Status Extend(absl::Span<const int32_t> ids, bool causal,
+                                    std::vector<float>* logits);
+
+  const std::vector<LayerRouting>& routing() const { return routing_; }
+
+ private:
+  MsaRunner(const model::Qwen3Model* model, const model::MsaSettings* settings,
+            const encode::RawKv* template_kv, const memory::MemoryIndex* index)
+      : model_(model), settings_(settings), template_(template_kv), index_(index) {}
+  absl::Status Reserve(int64_t batch, int64_t context_rows);
+  absl::Status EnsureBatch(int64_t batch);
+  absl::Status GrowKv(size_t layer, int64_t rows);
+  absl::Status RouteHook(int layer, const float* h, int64_t t, model::LayerKv& kv);
+  absl::Status RunLayers(absl::Span<const int32_t> ids, bool causal, bool route,
+                         std::vector<float>* logits);
+
+  const model::Qwen3Model* model_;
+  const model::MsaSettings* settings_;
+  const encode::RawKv* template_;
+  const memory::MemoryIndex* index_;
+  std::unique_ptr<model::Qwen3Block> block_;
+  std::unique_ptr<kernels::DeviceMemory> x_, logits_;
+  std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per layer
+  std::vector<int64_t> kv_capacity_, kv_length_;               // per layer
+  std::vector<int32_t> positions_;
+  int32_t next_position_ = 0;
+  std::vector<int64_t> routing_rows_;
+  std::vector<LayerRouting> routing_;
+  std::vector<float> h_rows_, q_rows_;  // routing scratch (host)
+};
+
+}  // namespace mneme::query
+
+#endif  // MNEME_ENGINE_QUERY_MSA_RUNNER_H_
