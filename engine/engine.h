@@ -87,6 +87,10 @@ class MemorySession {
   // positions (callers split long documents first, see SplitForPositions).
   [[nodiscard]] absl::StatusOr<AppendedDocument> Append(std::string_view text);
 
+  // Reserves the next ordinal without a document in this session's memory (replaying a log
+  // where it was deleted, or appending where earlier documents are held elsewhere).
+  int64_t ReserveOrdinal();
+
   // Tombstones a document: it stops routing at once. NotFound / FailedPrecondition.
   [[nodiscard]] absl::Status Delete(int64_t ordinal);
 

@@ -56,6 +56,8 @@ absl::StatusOr<AppendedDocument> MemorySession::Append(std::string_view text) {
   return AppendedDocument{ordinal, DocumentId(ordinal, text), static_cast<int64_t>(ids.size()), chunks};
 }
 
+int64_t MemorySession::ReserveOrdinal() { return impl_->index->AppendAbsent(); }
+
 absl::Status MemorySession::Delete(int64_t ordinal) { return impl_->index->Delete(ordinal); }
 
 absl::StatusOr<RouteResult> MemorySession::Route(std::string_view question) {

@@ -39,6 +39,16 @@ absl::StatusOr<int64_t> MemoryIndex::Append(PooledDocument doc, std::string text
   return ordinal;
 }
 
+int64_t MemoryIndex::AppendAbsent() {
+  Entry e;
+  e.chunk_begin = total_chunks();
+  e.live = false;
+  e.memory.k.resize(static_cast<size_t>(num_slots_));
+  e.memory.v.resize(static_cast<size_t>(num_slots_));
+  docs_.push_back(std::move(e));
+  return num_documents() - 1;
+}
+
 absl::Status MemoryIndex::Delete(int64_t ordinal) {
   if (!Exists(ordinal)) {
     return absl::NotFoundError(absl::StrFormat("document %d does not exist (%d documents)", ordinal,

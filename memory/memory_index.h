@@ -36,6 +36,10 @@ class MemoryIndex {
   // arrays do not match num_slots x num_chunks x kv_width or it has no chunk.
   [[nodiscard]] absl::StatusOr<int64_t> Append(PooledDocument doc, std::string text);
 
+  // Reserves the next ordinal without memory (a document held elsewhere, or deleted before this
+  // index was built): it exists, never routes, and cannot be deleted again. Returns the ordinal.
+  int64_t AppendAbsent();
+
   // Tombstones `ordinal`. NotFound if it never existed; FailedPrecondition if already deleted.
   [[nodiscard]] absl::Status Delete(int64_t ordinal);
 

@@ -73,9 +73,22 @@ struct PendingTensor {
 }  // namespace
 
 absl::StatusOr<PresetSpec> FindPreset(const std::string& name) {
-  if (name == "tiny") return PresetSpec{"tiny", 64, 160, 2, 4, 2, 16, 200, 1e6, false, 4096};
-  if (name == "small") return PresetSpec{"small", 512, 1536, 8, 8, 4, 64, 1500, 1e6, true, 8192};
-  return absl::InvalidArgumentError("unknown preset '" + name + "'; expected tiny or small");
+  const bool msa = name.size() > 4 && name.compare(name.size() - 4, 4, "-msa") == 0;
+  const std::string base = msa ? name.substr(0, name.size() - 4) : name;
+  PresetSpec spec;
+  if (base == "tiny") {
+    spec = PresetSpec{"tiny", 64, 160, 2, 4, 2, 16, 200, 1e6, false, 4096};
+    spec.top_k_docs = 4;
+  } else if (base == "small") {
+    spec = PresetSpec{"small", 512, 1536, 8, 8, 4, 64, 1500, 1e6, true, 8192};
+    spec.top_k_docs = 8;
+  } else {
+    return absl::InvalidArgumentError("unknown preset '" + name +
+                                      "'; expected tiny, small, tiny-msa or small-msa");
+  }
+  spec.name = name;
+  spec.msa = msa;
+  return spec;
 }
 
 const std::vector<std::string>& PresetSpecialTokens() {
@@ -134,6 +147,10 @@ absl::StatusOr<WrittenCheckpoint> WritePresetCheckpoint(const PresetSpec& spec, 
     add(p + "mlp.gate_proj.weight", {inter, h}, false);
     add(p + "mlp.up_proj.weight", {inter, h}, false);
     add(p + "mlp.down_proj.weight", {h, inter}, false);
+    if (spec.msa && l >= spec.num_layers / 2) {
+      add(p + "self_attn.router_q_proj.0.weight", {spec.num_heads * d, h}, false);
+      add(p + "self_attn.router_k_proj.0.weight", {spec.num_kv_heads * d, h}, false);
+    }
   }
   add("model.norm.weight", {h}, true);
   if (!spec.tie_word_embeddings) add("lm_head.weight", {vocab, h}, false);
@@ -171,6 +188,24 @@ absl::StatusOr<WrittenCheckpoint> WritePresetCheckpoint(const PresetSpec& spec, 
       {"initializer_range", 0.02},
       {"mneme_preset", spec.name},
   };
+  if (spec.msa) {
+    std::string layers;
+    for (int l = spec.num_layers / 2; l < spec.num_layers; ++l) {
+      layers += (layers.empty() ? "" : ",") + std::to_string(l);
+    }
+    cfg["model_type"] = "msa";
+    cfg["architectures"] = {"MSAForCausalLM"};
+    cfg["msa_config"] = {{"router_layer_idx", layers},
+                         {"top_k_docs", spec.top_k_docs},
+                         {"pooling_kernel_size", 64},
+                         {"decouple_router", true},
+                         {"aux_loss_method", "INFONCE_DECOUPLE"},
+                         {"head_reduce_method", "mean"},
+                         {"query_reduce_method", "max"},
+                         {"chunk_reduce_method", "max"},
+                         {"decouple_pooling_mode", "mean"},
+                         {"rewrite_position", true}};
+  }
   nlohmann::json gen = {{"eos_token_id", {*eos, *eot}}, {"do_sample", false}};
   nlohmann::json tok_cfg = {{"tokenizer_class", "Qwen2TokenizerFast"},
                             {"eos_token", "<|im_end|>"},

@@ -21,9 +21,14 @@ struct PresetSpec {
   double rope_theta;
   bool tie_word_embeddings;
   int max_position_embeddings;
+  bool msa = false;  // model_type "msa": router projectors on the upper half of the layers
+  int top_k_docs = 16;
 };
 
-// "tiny" (2 layers, hidden 64: for tests) or "small" (8 layers, hidden 512: for benchmarks).
+// "tiny" (2 layers, hidden 64: for tests) or "small" (8 layers, hidden 512: for benchmarks), and
+// their MSA twins "tiny-msa" / "small-msa" (the reference checkpoint format, MSA-SPEC §10:
+// router_q_proj.0 / router_k_proj.0 on the upper half of the layers, scaled-dot routing as
+// aux_loss_method "INFONCE_DECOUPLE" selects).
 // InvalidArgument naming the known presets otherwise.
 [[nodiscard]] absl::StatusOr<PresetSpec> FindPreset(const std::string& name);
 

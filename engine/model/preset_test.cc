@@ -60,6 +60,24 @@ TEST(PresetTest, TinyCheckpointLoadsAndGeneratesDeterministically) {
   std::filesystem::remove_all(b);
 }
 
+TEST(PresetTest, MsaPresetHasRouterProjectorsAndMsaConfig) {
+  auto spec = FindPreset("tiny-msa");
+  ASSERT_TRUE(spec.ok());
+  const std::string dir = FreshDir("msa");
+  ASSERT_TRUE(WritePresetCheckpoint(*spec, 1, dir).ok());
+  auto cfg = LoadModelConfig(dir);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_TRUE(cfg->msa.has_value());
+  EXPECT_EQ(cfg->msa->router_layers, std::vector<int>{1});
+  EXPECT_FALSE(cfg->msa->cosine_routing());
+  auto backend = kernels::NewCpuBackend();
+  auto m = Qwen3Model::Load(dir, backend.get());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_NE((*m)->layer(1).router_q, nullptr);
+  EXPECT_EQ((*m)->layer(0).router_q, nullptr);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(PresetTest, UnknownPresetIsRejected) {
   auto s = FindPreset("huge");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);

@@ -29,6 +29,8 @@ class HostMemory final : public DeviceMemory {
 
 class CpuBackend final : public Backend {
  public:
+  CpuBackend() : max_threads_(openblas_get_num_threads()), threads_(max_threads_) {}
+
   std::string name() const override { return "cpu"; }
 
   absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) override {
@@ -52,6 +54,8 @@ class CpuBackend final : public Backend {
   absl::Status MatMul(const MatMulParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
     const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
+    // A GEMV is bound by reading w: worth several threads from ~1 MB of weights.
+    SetThreads(p.m == 1 ? p.n * p.k * 16 : p.m * p.n * p.k);
     if (p.m == 1) {  // decode: a GEMV streams the weights once, faster than a 1-row GEMM
       cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(p.n),
                   static_cast<blasint>(p.k), 1.0f, p.w, static_cast<blasint>(p.k), p.x, 1,
@@ -106,40 +110,40 @@ class CpuBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  // Per query head: S = scale * Q_h K_g^T and O_h = softmax(S) V_g as two GEMMs over strided
+  // rows (tokens are rows, heads columns), with the causal mask applied to S in between. Scratch
+  // S is [q_tokens, kv_len], grown once and reused.
   absl::Status Attention(const AttentionParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
     const int64_t group = p.num_heads / p.num_kv_heads;
     const int64_t d = p.head_dim;
-    const int64_t kv_row = p.num_kv_heads * d;
-    scores_.resize(static_cast<size_t>(p.kv_len));
-    for (int64_t t = 0; t < p.q_tokens; ++t) {
-      const int64_t visible = p.causal ? p.q_offset + t + 1 : p.q_offset + p.q_tokens;
-      for (int64_t h = 0; h < p.num_heads; ++h) {
-        const int64_t g = h / group;
-        const float* q = p.q + (t * p.num_heads + h) * d;
+    const blasint q_ld = static_cast<blasint>(p.num_heads * d);
+    const blasint kv_ld = static_cast<blasint>(p.num_kv_heads * d);
+    scores_.resize(static_cast<size_t>(p.q_tokens * p.kv_len));
+    SetThreads(p.q_tokens * p.kv_len * d);
+    for (int64_t h = 0; h < p.num_heads; ++h) {
+      const int64_t g = h / group;
+      float* s = scores_.data();
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.q_tokens),
+                  static_cast<blasint>(p.kv_len), static_cast<blasint>(d), p.scale, p.q + h * d,
+                  q_ld, p.k + g * d, kv_ld, 0.0f, s, static_cast<blasint>(p.kv_len));
+      for (int64_t t = 0; t < p.q_tokens; ++t) {
+        float* row = s + t * p.kv_len;
+        const int64_t visible = p.causal ? p.q_offset + t + 1 : p.q_offset + p.q_tokens;
         float max_s = -INFINITY;
-        for (int64_t j = 0; j < visible; ++j) {
-          const float* k = p.k + j * kv_row + g * d;
-          float s = 0.0f;
-          for (int64_t i = 0; i < d; ++i) s += q[i] * k[i];
-          s *= p.scale;
-          scores_[j] = s;
-          max_s = std::max(max_s, s);
-        }
+        for (int64_t j = 0; j < visible; ++j) max_s = std::max(max_s, row[j]);
         float sum = 0.0f;
         for (int64_t j = 0; j < visible; ++j) {
-          scores_[j] = std::exp(scores_[j] - max_s);
-          sum += scores_[j];
+          row[j] = std::exp(row[j] - max_s);
+          sum += row[j];
         }
         const float inv_sum = 1.0f / sum;
-        float* o = p.out + (t * p.num_heads + h) * d;
-        std::fill(o, o + d, 0.0f);
-        for (int64_t j = 0; j < visible; ++j) {
-          const float w = scores_[j] * inv_sum;
-          const float* v = p.v + j * kv_row + g * d;
-          for (int64_t i = 0; i < d; ++i) o[i] += w * v[i];
-        }
+        for (int64_t j = 0; j < visible; ++j) row[j] *= inv_sum;
+        std::fill(row + visible, row + p.kv_len, 0.0f);
       }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(p.q_tokens),
+                  static_cast<blasint>(d), static_cast<blasint>(p.kv_len), 1.0f, s,
+                  static_cast<blasint>(p.kv_len), p.v + g * d, kv_ld, 0.0f, p.out + h * d, q_ld);
     }
     return absl::OkStatus();
   }
@@ -173,6 +177,7 @@ class CpuBackend final : public Backend {
     // Tiles of kTile chunks: one GEMM [q_tokens x width] . [tile x width]^T, then the max over
     // tokens and the per-document max, so scratch stays q_tokens x kTile.
     constexpr int64_t kTile = 2048;
+    SetThreads(p.q_tokens * std::min(p.chunks, kTile) * p.width);
     route_scratch_.resize(static_cast<size_t>(p.q_tokens * kTile));
     for (int64_t c0 = 0; c0 < p.chunks; c0 += kTile) {
       const int64_t n = std::min(kTile, p.chunks - c0);
@@ -194,7 +199,20 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  std::vector<float> scores_;        // attention scratch, grown to the longest kv_len seen
+  // OpenBLAS threads spin between calls and steal the cores from the loops in between; below
+  // ~4 MFLOP a single thread is faster anyway. Returns the thread count in force.
+  int SetThreads(int64_t flops) {
+    const int want = flops >= (int64_t{1} << 22) ? max_threads_ : 1;
+    if (want != threads_) {
+      openblas_set_num_threads(want);
+      threads_ = want;
+    }
+    return threads_;
+  }
+
+  const int max_threads_;
+  int threads_;
+  std::vector<float> scores_;        // attention scratch [q_tokens, kv_len], grown as needed
   std::vector<float> route_scratch_;  // [q_tokens, tile] routing scores
 };
 

@@ -2,7 +2,8 @@
 //
 // Commands are noun-verb (`mneme model init`) or a single verb (`mneme generate`). Exit codes:
 // 0 success, 1 runtime error, 2 usage error. Global flags, accepted before or after the
-// subcommand: --format json|text (default text), -q/--quiet, --backend cpu|cuda|auto.
+// subcommand: --format json|text (default text), -q/--quiet, --backend cpu|cuda|auto,
+// --data DIR (the memory directory; default $MNEME_DATA, else ./mneme-data).
 #ifndef MNEME_TOOLS_MNEME_CLI_H_
 #define MNEME_TOOLS_MNEME_CLI_H_
 
@@ -52,6 +53,7 @@ struct Context {
   Format format = Format::kText;
   bool quiet = false;
   std::string backend = "auto";
+  std::string data_dir = "./mneme-data";  // --data, else $MNEME_DATA, else ./mneme-data
   std::ostream* out;  // results
   std::ostream* err;  // progress and diagnostics
 };
@@ -70,6 +72,13 @@ std::unique_ptr<Command> NewModelInitCommand();
 std::unique_ptr<Command> NewTokenizeCommand();
 std::unique_ptr<Command> NewGenerateCommand();
 std::unique_ptr<Command> NewBenchForwardCommand();
+std::unique_ptr<Command> NewGenContractsCommand();
+std::unique_ptr<Command> NewSessionCreateCommand();
+std::unique_ptr<Command> NewSessionListCommand();
+std::unique_ptr<Command> NewDocAddCommand();
+std::unique_ptr<Command> NewDocRmCommand();
+std::unique_ptr<Command> NewRouteCommand();
+std::unique_ptr<Command> NewAskCommand();
 
 // Parses "1,2,3" into ids (usage error on anything else).
 absl::StatusOr<std::vector<int32_t>> ParseIdList(const std::string& s);

@@ -1,4 +1,5 @@
 // Entry point of the `mneme` CLI: global flags, subcommand dispatch, exit codes.
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -17,11 +18,18 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   c.push_back(NewTokenizeCommand());
   c.push_back(NewGenerateCommand());
   c.push_back(NewBenchForwardCommand());
+  c.push_back(NewGenContractsCommand());
+  c.push_back(NewSessionCreateCommand());
+  c.push_back(NewSessionListCommand());
+  c.push_back(NewDocAddCommand());
+  c.push_back(NewDocRmCommand());
+  c.push_back(NewRouteCommand());
+  c.push_back(NewAskCommand());
   return c;
 }
 
 void PrintUsage(std::ostream& os, const std::vector<std::unique_ptr<Command>>& cmds) {
-  os << "usage: mneme [--format json|text] [-q] [--backend cpu|cuda|auto] <command> [flags]\n\n"
+  os << "usage: mneme [--format json|text] [-q] [--backend cpu|cuda|auto] [--data DIR] <command> [flags]\n\n"
         "commands:\n";
   for (const auto& c : cmds) os << "  " << c->Name() << "\n      " << c->Help() << "\n";
   os << "\n'mneme <command> --help' lists a command's flags.\n";
@@ -51,6 +59,7 @@ int Main(int argc, char** argv) {
   Context ctx;
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
+  if (const char* env = std::getenv("MNEME_DATA"); env != nullptr && *env != '\0') ctx.data_dir = env;
   std::vector<std::string> rest;
   bool want_help = false;
   // Global flags may appear anywhere; everything else goes to the subcommand.
@@ -77,6 +86,9 @@ int Main(int argc, char** argv) {
     } else if (a == "--backend" || a.rfind("--backend=", 0) == 0) {
       if (!value_of("--backend", &v)) return ReportError(UsageError("--backend needs a value"), ctx);
       ctx.backend = v;
+    } else if (a == "--data" || a.rfind("--data=", 0) == 0) {
+      if (!value_of("--data", &v) || v.empty()) return ReportError(UsageError("--data needs a directory"), ctx);
+      ctx.data_dir = v;
     } else if (a == "-q" || a == "--quiet") {
       ctx.quiet = true;
     } else if (a == "-h" || a == "--help" || a == "help") {

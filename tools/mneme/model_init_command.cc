@@ -16,7 +16,9 @@ class ModelInitCommand final : public Command {
     return "Write a random Qwen3 checkpoint in the Hugging Face layout (for tests and demos).";
   }
   std::vector<FlagSpec> Flags() const override {
-    return {{"preset", true, "tiny (2 layers, hidden 64) or small (8 layers, hidden 512)"},
+    return {{"preset", true,
+             "tiny (2 layers, hidden 64), small (8 layers, hidden 512), or their MSA twins "
+             "tiny-msa, small-msa"},
             {"out", true, "directory to write (created; must not hold a model yet)"},
             {"seed", true, "random seed for the weights (default 0)"}};
   }
