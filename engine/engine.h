@@ -31,6 +31,7 @@ class Tokenizer;
 }
 namespace memory {
 class MemoryIndex;
+struct PooledDocument;
 }
 
 struct SessionOptions {
@@ -86,6 +87,14 @@ class MemorySession {
   // UTF-8 (with the byte offset); OutOfRange if the templated document exceeds the model's
   // positions (callers split long documents first, see SplitForPositions).
   [[nodiscard]] absl::StatusOr<AppendedDocument> Append(std::string_view text);
+
+  // Adds an already-encoded document as the next ordinal (warm restart from a store, or
+  // benchmarks that replicate memory). `doc` must come from this session's model and settings;
+  // InvalidArgument if its shape does not match.
+  [[nodiscard]] absl::StatusOr<int64_t> AppendPooled(memory::PooledDocument doc, std::string text);
+
+  // The pooled memory Append would store for `text` at `ordinal`, without adding it.
+  [[nodiscard]] absl::StatusOr<memory::PooledDocument> Encode(int64_t ordinal, std::string_view text);
 
   // Reserves the next ordinal without a document in this session's memory (replaying a log
   // where it was deleted, or appending where earlier documents are held elsewhere).

@@ -56,6 +56,16 @@ absl::StatusOr<AppendedDocument> MemorySession::Append(std::string_view text) {
   return AppendedDocument{ordinal, DocumentId(ordinal, text), static_cast<int64_t>(ids.size()), chunks};
 }
 
+absl::StatusOr<int64_t> MemorySession::AppendPooled(memory::PooledDocument doc, std::string text) {
+  return impl_->index->Append(std::move(doc), std::move(text));
+}
+
+absl::StatusOr<memory::PooledDocument> MemorySession::Encode(int64_t ordinal, std::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("document is empty");
+  MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> ids, impl_->tok->Encode(query::DocumentText(ordinal, text)));
+  return impl_->encoder->Encode(ids);
+}
+
 int64_t MemorySession::ReserveOrdinal() { return impl_->index->AppendAbsent(); }
 
 absl::Status MemorySession::Delete(int64_t ordinal) { return impl_->index->Delete(ordinal); }

@@ -72,6 +72,7 @@ std::unique_ptr<Command> NewModelInitCommand();
 std::unique_ptr<Command> NewTokenizeCommand();
 std::unique_ptr<Command> NewGenerateCommand();
 std::unique_ptr<Command> NewBenchForwardCommand();
+std::unique_ptr<Command> NewBenchMemoryCommand();
 std::unique_ptr<Command> NewGenContractsCommand();
 std::unique_ptr<Command> NewSessionCreateCommand();
 std::unique_ptr<Command> NewSessionListCommand();
