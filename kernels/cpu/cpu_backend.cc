@@ -174,24 +174,26 @@ class CpuBackend final : public Backend {
   absl::Status RouteScores(const RouteScoresParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
     std::fill(p.doc_scores, p.doc_scores + p.num_docs, -INFINITY);
-    // Tiles of kTile chunks: one GEMM [q_tokens x width] . [tile x width]^T, then the max over
-    // tokens and the per-document max, so scratch stays q_tokens x kTile.
-    constexpr int64_t kTile = 2048;
+    // Tiles of kTile chunks: one GEMM keys_tile [n x width] . q^T -> [n x q_tokens], so each
+    // chunk's scores are contiguous for the max over tokens; then the per-document max. Scratch
+    // stays kTile x q_tokens whatever the memory size.
+    constexpr int64_t kTile = 16384;
+    route_scratch_.resize(static_cast<size_t>(p.q_tokens * std::min(kTile, std::max<int64_t>(p.chunks, 1))));
     SetThreads(p.q_tokens * std::min(p.chunks, kTile) * p.width);
-    route_scratch_.resize(static_cast<size_t>(p.q_tokens * kTile));
+    const int64_t t_n = p.q_tokens;
     for (int64_t c0 = 0; c0 < p.chunks; c0 += kTile) {
       const int64_t n = std::min(kTile, p.chunks - c0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.q_tokens),
-                  static_cast<blasint>(n), static_cast<blasint>(p.width), 1.0f, p.q,
-                  static_cast<blasint>(p.width), p.keys + c0 * p.width,
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n),
+                  static_cast<blasint>(t_n), static_cast<blasint>(p.width), 1.0f,
+                  p.keys + c0 * p.width, static_cast<blasint>(p.width), p.q,
                   static_cast<blasint>(p.width), 0.0f, route_scratch_.data(),
-                  static_cast<blasint>(n));
+                  static_cast<blasint>(t_n));
+      const int32_t* owner = p.chunk_doc + c0;
       for (int64_t c = 0; c < n; ++c) {
-        float best = route_scratch_[static_cast<size_t>(c)];
-        for (int64_t t = 1; t < p.q_tokens; ++t) {
-          best = std::max(best, route_scratch_[static_cast<size_t>(t * n + c)]);
-        }
-        float& doc = p.doc_scores[p.chunk_doc[c0 + c]];
+        const float* row = route_scratch_.data() + c * t_n;
+        float best = row[0];
+        for (int64_t t = 1; t < t_n; ++t) best = std::max(best, row[t]);
+        float& doc = p.doc_scores[owner[c]];
         doc = std::max(doc, best);
       }
     }
@@ -213,7 +215,7 @@ class CpuBackend final : public Backend {
   const int max_threads_;
   int threads_;
   std::vector<float> scores_;        // attention scratch [q_tokens, kv_len], grown as needed
-  std::vector<float> route_scratch_;  // [q_tokens, tile] routing scores
+  std::vector<float> route_scratch_;  // [tile, q_tokens] routing scores
 };
 
 }  // namespace
