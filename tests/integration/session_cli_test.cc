@@ -148,6 +148,26 @@ TEST_F(SessionCliTest, BadInputGetsClearErrors) {
   EXPECT_EQ(Run("session create other --model " + model + " --routed-layers 0").exit_code, 1);
 }
 
+TEST_F(SessionCliTest, LongDocumentsAreSplitIntoLinkedParts) {
+  ASSERT_EQ(Run("session create long --model " + Quote(root_ + "/model")).exit_code, 0);
+  std::string text;
+  for (int i = 0; i < 2500; ++i) text += "clause " + std::to_string(i) + " applies. ";
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/long.txt", text).ok());  // ~10K tokens > 4096 positions
+  CliResult add = Run("doc add --session long " + Quote(root_ + "/long.txt") + " --format json");
+  ASSERT_EQ(add.exit_code, 0) << add.err;
+  int parts = 0;
+  for (size_t at = 0; at < add.out.size();) {
+    const size_t nl = add.out.find('\n', at);
+    nlohmann::json j = Json(add.out.substr(at, nl - at));
+    EXPECT_EQ(j["ordinal"], parts);
+    EXPECT_EQ(j["part_of"], 0);
+    EXPECT_LE(j["tokens"].get<int>(), 4096);
+    ++parts;
+    at = nl + 1;
+  }
+  EXPECT_GE(parts, 3);
+}
+
 TEST_F(SessionCliTest, ModelChangeIsDetected) {
   const std::string dir = root_ + "/model2";
   ASSERT_EQ(Run("model init --preset tiny-msa --seed 5 --out " + Quote(dir)).exit_code, 0);
