@@ -28,6 +28,21 @@ absl::StatusOr<MsaSettings> ResolveMsaSettings(const ModelConfig& config,
           "routed layers and pooling are fixed by an msa checkpoint's training; they cannot be "
           "overridden");
     }
+    const MsaConfig& m = *config.msa;
+    // Only the reference's inference configuration is implemented (MSA-SPEC §0, §2); anything
+    // else would silently compute something the checkpoint was not trained for.
+    if (!m.decouple_router) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: msa_config.decouple_router=false is not supported (only decoupled router keys)",
+          config.source));
+    }
+    if (m.head_reduce_method != "mean" || m.query_reduce_method != "max" ||
+        m.chunk_reduce_method != "max") {
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: routing reductions head=%s query=%s chunk=%s are not supported; mneme implements "
+          "head=mean query=max chunk=max",
+          config.source, m.head_reduce_method, m.query_reduce_method, m.chunk_reduce_method));
+    }
     s.routed_layers = config.msa->router_layers;
     s.top_k = config.msa->top_k_docs;
     s.pooling = config.msa->pooling_kernel_size;

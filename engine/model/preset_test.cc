@@ -5,6 +5,7 @@
 #include "common/file_util.h"
 #include "engine/model/generator.h"
 #include "engine/model/model_config.h"
+#include "engine/model/msa_settings.h"
 #include "engine/model/qwen3_model.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
@@ -76,6 +77,33 @@ TEST(PresetTest, MsaPresetHasRouterProjectorsAndMsaConfig) {
   EXPECT_NE((*m)->layer(1).router_q, nullptr);
   EXPECT_EQ((*m)->layer(0).router_q, nullptr);
   std::filesystem::remove_all(dir);
+}
+
+TEST(MsaSettingsTest, ResolvesOverridesAndRejectsUnsupportedConfigs) {
+  ModelConfig c;
+  c.num_hidden_layers = 4;
+  auto tf = ResolveMsaSettings(c, {});
+  ASSERT_TRUE(tf.ok());
+  EXPECT_TRUE(tf->training_free);
+  EXPECT_EQ(tf->routed_layers, (std::vector<int>{2, 3}));
+  MsaOverrides o;
+  o.routed_layers = std::vector<int>{3, 1, 3};
+  o.top_k = 2;
+  auto with = ResolveMsaSettings(c, o);
+  ASSERT_TRUE(with.ok());
+  EXPECT_EQ(with->routed_layers, (std::vector<int>{1, 3}));
+  EXPECT_EQ(with->top_k, 2);
+  o.routed_layers = std::vector<int>{4};
+  EXPECT_EQ(ResolveMsaSettings(c, o).status().code(), absl::StatusCode::kInvalidArgument);
+  c.msa = MsaConfig();
+  c.msa->router_layers = {3};
+  EXPECT_EQ(ResolveMsaSettings(c, o).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ResolveMsaSettings(c, {}).ok());
+  c.msa->query_reduce_method = "mean";
+  EXPECT_EQ(ResolveMsaSettings(c, {}).status().code(), absl::StatusCode::kUnimplemented);
+  c.msa->query_reduce_method = "max";
+  c.msa->decouple_router = false;
+  EXPECT_EQ(ResolveMsaSettings(c, {}).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(PresetTest, UnknownPresetIsRejected) {
