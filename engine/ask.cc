@@ -68,11 +68,11 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
   }
   result.ignored_ids = il.ignored_ids();
   auto decode = [&](const std::vector<int32_t>& ids) -> absl::StatusOr<std::string> {
-    std::vector<int32_t> known;
+    std::vector<int32_t> kept;  // without the closing <|im_end|>
     for (int32_t id : ids) {
-      if (id < s.tok->vocab_size() && id != s.special.im_end) known.push_back(id);
+      if (id != s.special.im_end) kept.push_back(id);
     }
-    return s.tok->Decode(known);
+    return s.tok->Decode(kept, /*skip_unknown=*/true);
   };
   MNEME_ASSIGN_OR_RETURN(result.text, decode(il.all_new()));
   const size_t at = result.text.rfind(query::kAnswerPhrase);

@@ -41,12 +41,8 @@ absl::StatusOr<Interleaver::Step> Interleaver::OnToken(int32_t id) {
 }
 
 absl::StatusOr<Interleaver::Step> Interleaver::OnObjectRefEnd(Step step) {
-  // Ids named in this round's generated text; ids past the tokenizer's vocabulary have no text.
-  std::vector<int32_t> known;
-  for (int32_t t : rounds_.back().new_ids) {
-    if (t < tok_->vocab_size()) known.push_back(t);
-  }
-  MNEME_ASSIGN_OR_RETURN(std::string text, tok_->Decode(known));
+  // Ids named in this round's generated text.
+  MNEME_ASSIGN_OR_RETURN(std::string text, tok_->Decode(rounds_.back().new_ids, /*skip_unknown=*/true));
   std::set<int64_t> valid;
   for (int64_t ordinal : ParseDocumentIds(text)) {
     if (ordinal >= 0 && memory_.is_live(ordinal)) {

@@ -108,11 +108,13 @@ absl::StatusOr<std::vector<int32_t>> Tokenizer::Encode(std::string_view text) co
   return ids;
 }
 
-absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<int32_t>& ids) const {
+absl::StatusOr<std::string> Tokenizer::Decode(const std::vector<int32_t>& ids,
+                                              bool skip_unknown) const {
   std::string bytes;
   for (const int32_t id : ids) {
     const std::string* token = added_->IdToToken(id);
     if (token == nullptr) token = model_->IdToToken(id);
+    if (token == nullptr && skip_unknown) continue;
     if (token == nullptr) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "Decode: id %d is not in the vocabulary (vocab_size %d)", id, vocab_size_));

@@ -58,8 +58,10 @@ class Tokenizer {
 
   // Text of `ids`, special tokens included (HF decode with skip_special_tokens=false). Invalid
   // UTF-8 byte sequences become U+FFFD like Rust's from_utf8_lossy. InvalidArgument on an id
-  // that names no token.
-  [[nodiscard]] absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids) const;
+  // that names no token, unless skip_unknown: then such ids (a checkpoint's padded embedding
+  // rows past the tokenizer's vocabulary) contribute no text, as HF's decode does.
+  [[nodiscard]] absl::StatusOr<std::string> Decode(const std::vector<int32_t>& ids,
+                                                   bool skip_unknown = false) const;
 
   // Id of a vocabulary or added token (added tokens take precedence, as in HF).
   std::optional<int32_t> TokenToId(std::string_view token) const;

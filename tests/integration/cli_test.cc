@@ -1,44 +1,19 @@
 // End-to-end tests of the `mneme` binary: output formats, exit codes, error messages.
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "common/file_util.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/cli_runner.h"
 
 namespace mneme {
 namespace {
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
+using testing::CliResult;
+using testing::Quote;
 
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-CliResult RunCli(const std::string& args) {
-  const char* bin_dir = std::getenv("MNEME_BINARY_DIR");
-  const std::string bin = std::string(bin_dir ? bin_dir : "build") + "/tools/mneme";
-  const std::string err_file = ::testing::TempDir() + "/cli_err_" + std::to_string(::getpid());
-  const std::string cmd = Quote(bin) + " " + args + " 2>" + Quote(err_file) + " </dev/null";
-  CliResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = ReadFileToString(err_file).value_or("");
-  return r;
-}
+CliResult RunCli(const std::string& args) { return testing::RunMneme(args, ::testing::TempDir()); }
 
 nlohmann::json Json(const CliResult& r) {
   auto j = ParseJson(r.out, "cli stdout");

@@ -1,29 +1,19 @@
 // The memory-session CLI end to end: create, add (files, JSONL, stdin), route, ask, delete,
 // and the errors a user can run into.
-#include <sys/wait.h>
-
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include "common/file_util.h"
 #include "common/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/testutil/cli_runner.h"
 
 namespace mneme {
 namespace {
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using testing::CliResult;
+using testing::JsonLines;
+using testing::Quote;
 
 class SessionCliTest : public ::testing::Test {
  protected:
@@ -37,22 +27,7 @@ class SessionCliTest : public ::testing::Test {
   static void TearDownTestSuite() { std::filesystem::remove_all(root_); }
 
   static CliResult Run(const std::string& args, const std::string& stdin_text = "") {
-    const char* bin_dir = std::getenv("MNEME_BINARY_DIR");
-    const std::string bin = std::string(bin_dir ? bin_dir : "build") + "/tools/mneme";
-    const std::string err_file = root_ + "/stderr";
-    const std::string in_file = root_ + "/stdin";
-    EXPECT_TRUE(WriteFileAtomic(in_file, stdin_text).ok());
-    const std::string cmd = Quote(bin) + " --data " + Quote(root_ + "/data") + " " + args + " 2>" +
-                            Quote(err_file) + " <" + Quote(in_file);
-    CliResult r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = ReadFileToString(err_file).value_or("");
-    return r;
+    return testing::RunMneme("--data " + Quote(root_ + "/data") + " " + args, root_, stdin_text);
   }
   static nlohmann::json Json(const std::string& text) {
     auto j = ParseJson(text, "cli stdout");
@@ -71,16 +46,12 @@ TEST_F(SessionCliTest, IngestRouteAskDelete) {
   // JSONL: one JSON line per document, ordinals 0..11.
   CliResult add = Run("doc add --session legal --jsonl " + Quote(root_ + "/corpus.jsonl") + " --format json");
   ASSERT_EQ(add.exit_code, 0) << add.err;
-  int lines = 0;
-  for (size_t at = 0; at < add.out.size();) {
-    const size_t nl = add.out.find('\n', at);
-    nlohmann::json j = Json(add.out.substr(at, nl - at));
-    EXPECT_EQ(j["ordinal"], lines);
-    EXPECT_GT(j["tokens"].get<int>(), 0);
-    ++lines;
-    at = nl + 1;
+  const std::vector<nlohmann::json> lines = JsonLines(add.out);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["ordinal"], i);
+    EXPECT_GT(lines[i]["tokens"].get<int>(), 0);
   }
-  EXPECT_EQ(lines, 12);
+  EXPECT_EQ(lines.size(), 12u);
   // stdin: one document per line; a file: one document.
   CliResult in = Run("doc add --session legal --stdin --format json", "first line doc\nsecond line doc\n");
   ASSERT_EQ(in.exit_code, 0) << in.err;
@@ -155,17 +126,13 @@ TEST_F(SessionCliTest, LongDocumentsAreSplitIntoLinkedParts) {
   ASSERT_TRUE(WriteFileAtomic(root_ + "/long.txt", text).ok());  // ~10K tokens > 4096 positions
   CliResult add = Run("doc add --session long " + Quote(root_ + "/long.txt") + " --format json");
   ASSERT_EQ(add.exit_code, 0) << add.err;
-  int parts = 0;
-  for (size_t at = 0; at < add.out.size();) {
-    const size_t nl = add.out.find('\n', at);
-    nlohmann::json j = Json(add.out.substr(at, nl - at));
-    EXPECT_EQ(j["ordinal"], parts);
-    EXPECT_EQ(j["part_of"], 0);
-    EXPECT_LE(j["tokens"].get<int>(), 4096);
-    ++parts;
-    at = nl + 1;
+  const std::vector<nlohmann::json> parts = JsonLines(add.out);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    EXPECT_EQ(parts[i]["ordinal"], i);
+    EXPECT_EQ(parts[i]["part_of"], 0);
+    EXPECT_LE(parts[i]["tokens"].get<int>(), 4096);
   }
-  EXPECT_GE(parts, 3);
+  EXPECT_GE(parts.size(), 3u);
 }
 
 TEST_F(SessionCliTest, ModelChangeIsDetected) {

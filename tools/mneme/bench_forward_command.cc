@@ -16,6 +16,7 @@
 #include "engine/model/qwen3_runner.h"
 #include "engine/model/sampler.h"
 #include "kernels/ops.h"
+#include "tools/mneme/bench_util.h"
 #include "tools/mneme/cli.h"
 
 namespace mneme::cli {
@@ -70,12 +71,6 @@ absl::StatusOr<double> MeasureGemmRate(kernels::Backend* be, int64_t m, int64_t 
   return best;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 class BenchForwardCommand final : public Command {
  public:
   std::string Name() const override { return "bench forward"; }
@@ -127,7 +122,7 @@ class BenchForwardCommand final : public Command {
       if (n_decode > 0) decode_tps.push_back(n_decode / std::chrono::duration<double>(t2 - t1).count());
     }
     const double prefill = Median(prefill_tps);
-    const double decode = decode_tps.empty() ? 0.0 : Median(decode_tps);
+    const double decode = Median(decode_tps);
     // Rooflines measured now, on this machine: decode reads every weight once per token;
     // prefill does ~2 FLOP per weight per token in GEMMs (attention excluded).
     const double flop_per_token = 2.0 * static_cast<double>(model->weight_bytes()) / sizeof(float);

@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "memory/memory_index.h"
 #include "tools/gen/contract_corpus.h"
+#include "tools/mneme/bench_util.h"
 #include "tools/mneme/cli.h"
 #include "tools/mneme/session_loader.h"
 
@@ -22,11 +23,6 @@ namespace {
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
 }
 
 class BenchMemoryCommand final : public Command {

@@ -79,11 +79,7 @@ class GenerateCommand final : public Command {
     if (tok) {
       // Checkpoints pad the embedding table past the tokenizer's vocabulary (Qwen3: 151936 rows,
       // 151669 tokens); like HF's decode, ids without a token contribute no text.
-      std::vector<int32_t> known;
-      for (int32_t id : r.new_ids) {
-        if (id < tok->vocab_size()) known.push_back(id);
-      }
-      MNEME_ASSIGN_OR_RETURN(text, tok->Decode(known));
+      MNEME_ASSIGN_OR_RETURN(text, tok->Decode(r.new_ids, /*skip_unknown=*/true));
     }
     if (ctx.format == Format::kJson) {
       nlohmann::json j = {{"prompt_ids", prompt},

@@ -91,9 +91,9 @@ class AskCommand final : public Command {
     size_t printed = 0;
     const tokenizer::Tokenizer& tok = ls.session->tokenizer();
     auto on_token = [&](int32_t id) {
-      if (ctx.format != Format::kText || ctx.quiet || id >= tok.vocab_size()) return;
+      if (ctx.format != Format::kText || ctx.quiet) return;
       streamed.push_back(id);
-      absl::StatusOr<std::string> text = tok.Decode(streamed);
+      absl::StatusOr<std::string> text = tok.Decode(streamed, /*skip_unknown=*/true);
       if (!text.ok() || text->size() < printed || text->substr(text->size() >= 3 ? text->size() - 3 : 0) == "\xEF\xBF\xBD") return;
       *ctx.out << text->substr(printed) << std::flush;
       printed = text->size();
