@@ -99,6 +99,7 @@ class DocAddCommand final : public Command {
         if (first < 0) first = a->ordinal;
         MNEME_RETURN_IF_ERROR(ls.dir->log()->Append(r));  // durable before it is reported
         tokens += a->tokens;
+        progress.Clear();
         ++added;
         if (ctx.format == Format::kJson) {
           nlohmann::json j = {{"ordinal", a->ordinal}, {"id", absl::StrFormat("%016x", a->id)},

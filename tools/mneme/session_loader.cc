@@ -80,13 +80,20 @@ Progress::Progress(const Context& ctx, std::string label, int64_t total)
 void Progress::Update(int64_t done, int64_t tokens) {
   if (!enabled_) return;
   const double now = NowS();
-  if (now - last_s_ < 0.1 && done < total_) return;
+  if (now - last_s_ < 0.1 && done < total_ && !cleared_) return;
+  cleared_ = false;
   last_s_ = now;
   const double rate = tokens / std::max(now - start_s_, 1e-9);
   const double eta = done > 0 ? (now - start_s_) / done * (total_ - done) : 0.0;
   *ctx_.err << absl::StrFormat("\r%s %d/%d documents, %.0f tokens/s, ETA %.0fs   ", label_, done,
                                total_, rate, eta)
             << std::flush;
+}
+
+void Progress::Clear() {
+  if (!enabled_) return;
+  *ctx_.err << "\r\033[K" << std::flush;
+  cleared_ = true;
 }
 
 void Progress::Finish() {

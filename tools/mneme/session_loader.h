@@ -34,6 +34,8 @@ class Progress {
  public:
   Progress(const Context& ctx, std::string label, int64_t total);
   void Update(int64_t done, int64_t tokens);
+  // Erases the bar so a result line can be printed on the same terminal; Update redraws it.
+  void Clear();
   void Finish();
 
  private:
@@ -43,6 +45,7 @@ class Progress {
   bool enabled_;
   double start_s_;
   double last_s_ = 0.0;
+  bool cleared_ = false;
 };
 
 }  // namespace mneme::cli
