@@ -100,6 +100,19 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view data) {
   }
   if (::close(fd) != 0) return ErrnoToStatus(errno, "close", tmp);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoToStatus(errno, "rename", path);
+  const size_t slash = path.rfind('/');
+  return SyncPath(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
+absl::Status SyncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open", path);
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoToStatus(err, "fsync", path);
+  }
+  if (::close(fd) != 0) return ErrnoToStatus(errno, "close", path);
   return absl::OkStatus();
 }
 

@@ -22,8 +22,12 @@ absl::Status ErrnoToStatus(int err, std::string_view op, std::string_view path);
                                                            size_t max_bytes = size_t{1} << 30);
 
 // Writes `data` to `path` atomically: a temporary file in the same directory is written,
-// fsynced and renamed over `path`.
+// fsynced and renamed over `path`, then the directory is fsynced so the rename is durable.
 [[nodiscard]] absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
+
+// fsyncs a file or directory (a directory's fsync makes its entries' creation, rename and
+// removal durable).
+[[nodiscard]] absl::Status SyncPath(const std::string& path);
 
 // A read-only memory mapping of a whole file. Immutable after Open, so safe to share between
 // threads. The mapping lives as long as the object.

@@ -6,7 +6,7 @@
 // tombstone. Route() shows each routed layer's selection; Ask() runs the full MSA query with
 // memory interleaving (docs/msa.md §4), streaming tokens through a callback.
 //
-// Memory lives in RAM here; persistence is the memory/ store's job.
+// Memory lives in RAM here; engine/stored_session.h binds a session to the persistent store.
 // Thread safety: none; callers serialise calls on one session.
 #ifndef MNEME_ENGINE_ENGINE_H_
 #define MNEME_ENGINE_ENGINE_H_
@@ -75,6 +75,9 @@ struct AskResult {
   double prefill_ms = 0.0, decode_ms = 0.0, total_ms = 0.0;
 };
 
+// The stable 64-bit id of the document appended as `ordinal` with `text`.
+uint64_t DocumentId(int64_t ordinal, std::string_view text);
+
 class MemorySession {
  public:
   // Loads the model, tokenizer and MSA settings and encodes the template prefix.
@@ -114,6 +117,8 @@ class MemorySession {
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> SplitForPositions(std::string_view text) const;
 
   const model::MsaSettings& settings() const;
+  int kv_heads() const;
+  int head_dim() const;
   const memory::MemoryIndex& index() const;
   const tokenizer::Tokenizer& tokenizer() const;
   const std::string& model_fingerprint() const;

@@ -15,13 +15,13 @@ uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
+}  // namespace
+
 uint64_t DocumentId(int64_t ordinal, std::string_view text) {
   uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the text, mixed with the ordinal
   for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ull;
   return Mix64(h ^ Mix64(static_cast<uint64_t>(ordinal)));
 }
-
-}  // namespace
 
 MemorySession::MemorySession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MemorySession::~MemorySession() = default;
@@ -115,6 +115,8 @@ absl::StatusOr<std::vector<std::string>> MemorySession::SplitForPositions(std::s
 }
 
 const model::MsaSettings& MemorySession::settings() const { return impl_->settings; }
+int MemorySession::kv_heads() const { return impl_->model->config().num_key_value_heads; }
+int MemorySession::head_dim() const { return impl_->model->config().head_dim; }
 const memory::MemoryIndex& MemorySession::index() const { return *impl_->index; }
 const tokenizer::Tokenizer& MemorySession::tokenizer() const { return *impl_->tok; }
 const std::string& MemorySession::model_fingerprint() const { return impl_->model->fingerprint(); }

@@ -1,11 +1,14 @@
 #include "memory/segment_codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "common/half.h"
 #include "memory/crc32c.h"
+#include "memory/fp8.h"
 
 namespace mneme::memory {
 namespace {
@@ -13,6 +16,9 @@ namespace {
 constexpr char kMagic[4] = {'M', 'N', 'S', 'G'};
 constexpr uint16_t kVersion = 1;
 constexpr uint8_t kArrays = 3;
+// The largest fp8 scale the encoder can write (absmax = FLT_MAX); with it 448 x scale is still
+// finite, so a decoded fp8 value is always finite.
+constexpr float kFp8MaxScale = std::numeric_limits<float>::max() / kFp8E4m3Max;
 
 template <typename T>
 void Put(std::string* out, size_t at, T v) {  // little-endian hosts only (static_assert below)
@@ -29,7 +35,34 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "segment codec assumes 
 size_t PayloadBytes(SegmentCodec codec, const SegmentShape& s) {
   const size_t n = s.values();
   if (codec == SegmentCodec::kBf16) return kArrays * n * 2;
-  return kArrays * (size_t{s.chunks} * s.kv_heads * sizeof(float) + n);  // scales + int8 values
+  return kArrays * (size_t{s.chunks} * s.kv_heads * sizeof(float) + n);  // scales + 1-byte codes
+}
+
+bool KnownCodec(uint8_t b) {
+  return b == static_cast<uint8_t>(SegmentCodec::kBf16) ||
+         b == static_cast<uint8_t>(SegmentCodec::kInt8) ||
+         b == static_cast<uint8_t>(SegmentCodec::kFp8);
+}
+
+// Quantises one (chunk, head) group of `dim` values to 1-byte codes; returns its scale.
+// int8: scale = absmax / 127, code = round(x / scale) in [-127, 127] (scale 0 for a zero group).
+// fp8: scale = absmax / 448, code = e4m3(x / scale); a zero group (or one whose scale
+// underflows to 0) gets scale 1 and all-zero codes, so a decoded scale is always > 0.
+float QuantizeGroup(SegmentCodec codec, const float* x, size_t dim, uint8_t* codes) {
+  float amax = 0.0f;
+  for (size_t i = 0; i < dim; ++i) amax = std::max(amax, std::fabs(x[i]));
+  if (codec == SegmentCodec::kInt8) {
+    const float scale = amax / 127.0f;
+    for (size_t i = 0; i < dim; ++i) {
+      const float q = scale > 0.0f ? std::nearbyint(x[i] / scale) : 0.0f;
+      codes[i] = static_cast<uint8_t>(static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
+    }
+    return scale;
+  }
+  float scale = amax / kFp8E4m3Max;
+  if (!(scale > 0.0f)) scale = 1.0f;
+  for (size_t i = 0; i < dim; ++i) codes[i] = FloatToFp8E4m3(x[i] / scale);
+  return scale;
 }
 
 std::string Where(const SegmentKey& k) {
@@ -42,11 +75,18 @@ std::string Where(const SegmentKey& k) {
 absl::StatusOr<SegmentCodec> ParseSegmentCodec(std::string_view name) {
   if (name == "bf16") return SegmentCodec::kBf16;
   if (name == "int8") return SegmentCodec::kInt8;
-  return absl::InvalidArgumentError(absl::StrFormat("unknown codec '%s'; expected bf16 or int8", name));
+  if (name == "fp8") return SegmentCodec::kFp8;
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown codec '%s'; expected bf16, int8 or fp8", name));
 }
 
 const char* SegmentCodecName(SegmentCodec codec) {
-  return codec == SegmentCodec::kBf16 ? "bf16" : "int8";
+  switch (codec) {
+    case SegmentCodec::kBf16: return "bf16";
+    case SegmentCodec::kInt8: return "int8";
+    case SegmentCodec::kFp8: return "fp8";
+  }
+  return "unknown";
 }
 
 absl::StatusOr<std::string> EncodeSegment(const SegmentKey& key, SegmentCodec codec,
@@ -82,19 +122,13 @@ absl::StatusOr<std::string> EncodeSegment(const SegmentKey& key, SegmentCodec co
       for (size_t i = 0; i < n; ++i, at += 2) Put<uint16_t>(&out, at, FloatToBf16(a[i]));
       continue;
     }
-    // int8: one absmax scale per (chunk, head) group of head_dim values.
+    // int8 / fp8: one scale per (chunk, head) group of head_dim values, all scales first.
     const size_t scales_at = at;
     at += groups * sizeof(float);
-    for (size_t g = 0; g < groups; ++g) {
-      const float* x = a + g * shape.head_dim;
-      float amax = 0.0f;
-      for (size_t i = 0; i < shape.head_dim; ++i) amax = std::max(amax, std::fabs(x[i]));
-      const float scale = amax / 127.0f;
+    for (size_t g = 0; g < groups; ++g, at += shape.head_dim) {
+      const float scale = QuantizeGroup(codec, a + g * shape.head_dim, shape.head_dim,
+                                        reinterpret_cast<uint8_t*>(out.data() + at));
       Put<float>(&out, scales_at + g * sizeof(float), scale);
-      for (size_t i = 0; i < shape.head_dim; ++i, ++at) {
-        const float q = scale > 0.0f ? std::nearbyint(x[i] / scale) : 0.0f;
-        Put<int8_t>(&out, at, static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
-      }
     }
   }
   Put<uint32_t>(&out, at, Crc32c(out.data(), at));
@@ -115,10 +149,7 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
     return loss(absl::StrFormat("format version %d, expected %d", Get<uint16_t>(bytes, 4), kVersion));
   }
   const uint8_t codec_byte = Get<uint8_t>(bytes, 6);
-  if (codec_byte != static_cast<uint8_t>(SegmentCodec::kBf16) &&
-      codec_byte != static_cast<uint8_t>(SegmentCodec::kInt8)) {
-    return loss(absl::StrFormat("unknown codec %d", codec_byte));
-  }
+  if (!KnownCodec(codec_byte)) return loss(absl::StrFormat("unknown codec %d", codec_byte));
   if (Get<uint8_t>(bytes, 7) != kArrays) return loss("wrong array count");
   SegmentKey got;
   got.layer = Get<uint32_t>(bytes, 8);
@@ -137,7 +168,10 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
   d.shape.head_dim = Get<uint16_t>(bytes, 14);
   d.shape.chunks = Get<uint32_t>(bytes, 16);
   const uint64_t payload = Get<uint64_t>(bytes, 48);
-  if (d.shape.values() == 0 || payload != PayloadBytes(d.codec, d.shape) ||
+  // Every value takes at least one byte, so values() <= body bounds PayloadBytes() far below
+  // overflow (a forged shape could otherwise wrap it around to the value's length).
+  if (d.shape.values() == 0 || d.shape.values() > body ||
+      payload != PayloadBytes(d.codec, d.shape) ||
       kSegmentHeaderBytes + payload != body) {
     return loss("sizes in the header disagree with the value's length");
   }
@@ -155,8 +189,20 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
     at += groups * sizeof(float);
     for (size_t g = 0; g < groups; ++g) {
       const float scale = Get<float>(bytes, scales_at + g * sizeof(float));
+      float* x = a->data() + g * d.shape.head_dim;
+      if (d.codec == SegmentCodec::kInt8) {
+        for (size_t i = 0; i < d.shape.head_dim; ++i, ++at) {
+          x[i] = scale * static_cast<float>(Get<int8_t>(bytes, at));
+        }
+        continue;
+      }
+      if (!(scale > 0.0f && scale <= kFp8MaxScale)) {  // also catches NaN
+        return loss(absl::StrFormat("fp8 scale %g of group %d is out of range", scale, g));
+      }
       for (size_t i = 0; i < d.shape.head_dim; ++i, ++at) {
-        (*a)[g * d.shape.head_dim + i] = scale * static_cast<float>(Get<int8_t>(bytes, at));
+        const uint8_t code = Get<uint8_t>(bytes, at);
+        if (Fp8E4m3IsNan(code)) return loss(absl::StrFormat("NaN fp8 code at byte %d", at));
+        x[i] = scale * Fp8E4m3ToFloat(code);
       }
     }
   }

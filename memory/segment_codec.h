@@ -4,8 +4,10 @@
 // covers header and payload, so a value stored under the wrong key, a torn write or a flipped
 // bit never decodes. Format: docs/format/segment.md.
 //
-// Codecs: kBf16 (the default; decodes to exactly the bf16-rounded values memory holds in RAM) and
-// kInt8 (per chunk-and-head absmax scales, about half the bytes).
+// Codecs: kBf16 (the default; decodes to exactly the bf16-rounded values memory holds in RAM),
+// kInt8 (per chunk-and-head absmax scales, about half the bytes) and kFp8 (fp8 e4m3, OCP FN
+// variant, with per chunk-and-head scales absmax / 448; the same bytes as kInt8, relative rather
+// than absolute error -- see memory/fp8.h).
 #ifndef MNEME_MEMORY_SEGMENT_CODEC_H_
 #define MNEME_MEMORY_SEGMENT_CODEC_H_
 
@@ -18,9 +20,9 @@
 
 namespace mneme::memory {
 
-enum class SegmentCodec : uint8_t { kBf16 = 1, kInt8 = 2 };
+enum class SegmentCodec : uint8_t { kBf16 = 1, kInt8 = 2, kFp8 = 3 };
 
-// "bf16" | "int8"; InvalidArgument otherwise.
+// "bf16" | "int8" | "fp8"; InvalidArgument otherwise.
 absl::StatusOr<SegmentCodec> ParseSegmentCodec(std::string_view name);
 const char* SegmentCodecName(SegmentCodec codec);
 
@@ -54,8 +56,9 @@ inline constexpr size_t kSegmentHeaderBytes = 56;
                                                         const float* v, const float* kr);
 
 // Decodes and verifies. DataLoss, naming session/document/layer, when: the bytes are short or
-// long, the magic/version/codec is unknown, the sizes disagree, the CRC fails, or the header's
-// identity differs from `expected`.
+// long, the magic/version/codec is unknown, the sizes disagree, the CRC fails, the header's
+// identity differs from `expected`, or (kFp8) a scale is not finite and positive or a code is
+// NaN (0x7F/0xFF) -- values the encoder never writes.
 [[nodiscard]] absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes,
                                                            const SegmentKey& expected);
 

@@ -1,7 +1,8 @@
 // mneme doc add --session NAME (FILE... | --jsonl FILE | --stdin)
 // mneme doc rm --session NAME ORDINAL
+// mneme doc get --session NAME ORDINAL
+// mneme doc list --session NAME [--deleted]
 #include <iostream>
-#include <set>
 #include <sstream>
 
 #include "absl/strings/str_format.h"
@@ -73,41 +74,34 @@ class DocAddCommand final : public Command {
   absl::Status Run(const Args& args, Context& ctx) override {
     MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
     MNEME_ASSIGN_OR_RETURN(std::vector<InputDoc> docs, ReadInputs(args));
-    MNEME_ASSIGN_OR_RETURN(LoadedSession ls, LoadSession(ctx, name, /*replay=*/false));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kWrite));
+    MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
     Progress progress(ctx, "encoding", static_cast<int64_t>(docs.size()));
-    int64_t tokens = 0, added = 0;
+    int64_t tokens = 0;
     for (size_t i = 0; i < docs.size(); ++i) {
       const InputDoc& in = docs[i];
-      if (in.text.empty()) {
-        return absl::InvalidArgumentError(absl::StrFormat("document %d (%s) is empty", i + 1, in.source));
-      }
-      absl::StatusOr<std::vector<std::string>> parts = ls.session->SplitForPositions(in.text);
-      if (!parts.ok()) {
-        return Annotate(parts.status(), absl::StrFormat("document %d (%s)", i + 1, in.source));
-      }
+      const std::string where = absl::StrFormat("document %d (%s)", i + 1, in.source);
+      if (in.text.empty()) return absl::InvalidArgumentError(where + " is empty");
+      absl::StatusOr<std::vector<std::string>> parts = session->SplitForPositions(in.text);
+      if (!parts.ok()) return Annotate(parts.status(), where);
       int64_t first = -1;
       for (const std::string& part : *parts) {
-        absl::StatusOr<AppendedDocument> a = ls.session->Append(part);
-        if (!a.ok()) return Annotate(a.status(), absl::StrFormat("document %d (%s)", i + 1, in.source));
-        memory::DocRecord r;
-        r.ordinal = a->ordinal;
-        r.id = a->id;
-        r.text = part;
-        r.source = in.source;
-        r.tags = in.tags;
-        r.part_of = parts->size() > 1 ? (first < 0 ? a->ordinal : first) : -1;
-        if (first < 0) first = a->ordinal;
-        MNEME_RETURN_IF_ERROR(ls.dir->log()->Append(r));  // durable before it is reported
-        tokens += a->tokens;
+        DocumentInput d{part, in.source, in.tags, parts->size() > 1 ? first : -1};
+        absl::StatusOr<StoredAppend> a = session->Append(d);  // durable when it returns
+        if (!a.ok()) return Annotate(a.status(), where);
+        if (first < 0) first = a->doc.ordinal;
+        tokens += a->doc.tokens;
         progress.Clear();
-        ++added;
         if (ctx.format == Format::kJson) {
-          nlohmann::json j = {{"ordinal", a->ordinal}, {"id", absl::StrFormat("%016x", a->id)},
-                              {"tokens", a->tokens},   {"chunks", a->chunks}};
-          if (r.part_of >= 0) j["part_of"] = r.part_of;
+          nlohmann::json j = {{"ordinal", a->doc.ordinal}, {"id", absl::StrFormat("%016x", a->doc.id)},
+                              {"tokens", a->doc.tokens},   {"chunks", a->doc.chunks}};
+          if (parts->size() > 1) j["part_of"] = first;
+          if (!a->evicted.empty()) j["evicted"] = a->evicted;
           *ctx.out << DumpJson(j) << "\n" << std::flush;
         } else if (!ctx.quiet) {
-          *ctx.out << "[" << a->ordinal << "] " << a->tokens << " tokens  " << in.source << "\n" << std::flush;
+          *ctx.out << "[" << a->doc.ordinal << "] " << a->doc.tokens << " tokens  " << in.source;
+          if (!a->evicted.empty()) *ctx.out << "  (retention evicted " << a->evicted.size() << ")";
+          *ctx.out << "\n" << std::flush;
         }
       }
       progress.Update(static_cast<int64_t>(i + 1), tokens);
@@ -117,6 +111,30 @@ class DocAddCommand final : public Command {
   }
 };
 
+absl::StatusOr<int64_t> OneOrdinal(const Args& args, const std::string& cmd) {
+  if (args.positionals().size() != 1) return UsageError(cmd + " takes exactly one ORDINAL");
+  MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> ord, ParseIdList(args.positionals()[0]));
+  if (ord.size() != 1) return UsageError(cmd + " takes exactly one ORDINAL");
+  return int64_t{ord[0]};
+}
+
+nlohmann::json DocJson(const memory::DocumentInfo& d) {
+  nlohmann::json j = {{"ordinal", d.ordinal},
+                      {"id", absl::StrFormat("%016x", d.id)},
+                      {"tokens", d.tokens},
+                      {"chunks", d.chunks},
+                      {"source", d.source},
+                      {"tags", d.tags},
+                      {"created_unix_ms", d.created_unix_ms},
+                      {"deleted", d.deleted},
+                      {"codec", memory::SegmentCodecName(d.codec)},
+                      {"text_bytes", d.text_bytes},
+                      {"segment_bytes", d.segment_bytes}};
+  if (d.part_of >= 0) j["part_of"] = d.part_of;
+  if (d.deleted) j["deleted_unix_ms"] = d.deleted_unix_ms;
+  return j;
+}
+
 class DocRmCommand final : public Command {
  public:
   std::string Name() const override { return "doc rm"; }
@@ -124,22 +142,10 @@ class DocRmCommand final : public Command {
   std::vector<FlagSpec> Flags() const override { return {{"session", true, "session name"}}; }
   absl::Status Run(const Args& args, Context& ctx) override {
     MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
-    if (args.positionals().size() != 1) return UsageError("doc rm takes exactly one ORDINAL");
-    MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> ord, ParseIdList(args.positionals()[0]));
-    MNEME_ASSIGN_OR_RETURN(auto dir, memory::SessionDir::Open(ctx.data_dir, name));
-    std::set<int64_t> deleted;
-    for (const auto& r : dir->log()->records()) {
-      if (r.op == memory::DocRecord::Op::kDelete) deleted.insert(r.ordinal);
-    }
-    const int64_t o = ord[0];
-    if (o >= dir->log()->next_ordinal()) {
-      return absl::NotFoundError(absl::StrFormat("session '%s' has no document %d", name, o));
-    }
-    if (deleted.count(o)) return absl::FailedPreconditionError(absl::StrFormat("document %d is already deleted", o));
-    memory::DocRecord r;
-    r.op = memory::DocRecord::Op::kDelete;
-    r.ordinal = o;
-    MNEME_RETURN_IF_ERROR(dir->log()->Append(r));
+    MNEME_ASSIGN_OR_RETURN(int64_t o, OneOrdinal(args, "doc rm"));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kWrite));
+    MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(name));
+    MNEME_RETURN_IF_ERROR(store->Delete(info, o));
     if (ctx.format == Format::kJson) {
       *ctx.out << DumpJson({{"deleted", o}}) << "\n";
     } else if (!ctx.quiet) {
@@ -149,9 +155,66 @@ class DocRmCommand final : public Command {
   }
 };
 
+class DocGetCommand final : public Command {
+ public:
+  std::string Name() const override { return "doc get"; }
+  std::string Help() const override { return "Show a document's metadata and full text."; }
+  std::vector<FlagSpec> Flags() const override { return {{"session", true, "session name"}}; }
+  absl::Status Run(const Args& args, Context& ctx) override {
+    MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
+    MNEME_ASSIGN_OR_RETURN(int64_t o, OneOrdinal(args, "doc get"));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
+    MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(name));
+    absl::StatusOr<memory::DocumentInfo> d = store->GetDocument(info.id, o);
+    if (absl::IsNotFound(d.status())) {
+      return absl::NotFoundError(absl::StrFormat("session '%s' has no document %d", name, o));
+    }
+    MNEME_RETURN_IF_ERROR(d.status());
+    std::string text;
+    if (!d->deleted) {
+      MNEME_ASSIGN_OR_RETURN(text, store->GetText(info.id, *d));
+    }
+    nlohmann::json j = DocJson(*d);
+    if (ctx.format == Format::kJson) {
+      j["text"] = text;
+      *ctx.out << DumpJson(j) << "\n";
+    } else {
+      *ctx.out << j.dump(2) << "\n" << text << (text.ends_with("\n") ? "" : "\n");
+    }
+    return absl::OkStatus();
+  }
+};
+
+class DocListCommand final : public Command {
+ public:
+  std::string Name() const override { return "doc list"; }
+  std::string Help() const override { return "List a session's documents (live ones; --deleted adds tombstones)."; }
+  std::vector<FlagSpec> Flags() const override {
+    return {{"session", true, "session name"}, {"deleted", false, "include deleted documents"}};
+  }
+  absl::Status Run(const Args& args, Context& ctx) override {
+    MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
+    MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(name));
+    const bool deleted = args.Has("deleted");
+    return store->ScanDocuments(info.id, 0, [&](const memory::DocumentInfo& d) {
+      if (d.deleted && !deleted) return absl::OkStatus();
+      if (ctx.format == Format::kJson) {
+        *ctx.out << DumpJson(DocJson(d)) << "\n";
+      } else {
+        *ctx.out << "[" << d.ordinal << "] " << (d.deleted ? "deleted " : "") << d.tokens << " tokens  " << d.source
+                 << "\n";
+      }
+      return absl::OkStatus();
+    });
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Command> NewDocAddCommand() { return std::make_unique<DocAddCommand>(); }
 std::unique_ptr<Command> NewDocRmCommand() { return std::make_unique<DocRmCommand>(); }
+std::unique_ptr<Command> NewDocGetCommand() { return std::make_unique<DocGetCommand>(); }
+std::unique_ptr<Command> NewDocListCommand() { return std::make_unique<DocListCommand>(); }
 
 }  // namespace mneme::cli

@@ -40,11 +40,12 @@ class RouteCommand final : public Command {
   absl::Status Run(const Args& args, Context& ctx) override {
     MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
     MNEME_ASSIGN_OR_RETURN(std::string question, args.Required("question"));
-    MNEME_ASSIGN_OR_RETURN(LoadedSession ls, LoadSession(ctx, name, /*replay=*/true));
-    MNEME_ASSIGN_OR_RETURN(RouteResult r, ls.session->Route(question));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
+    MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
+    MNEME_ASSIGN_OR_RETURN(RouteResult r, session->Route(question));
     if (ctx.format == Format::kJson) {
       *ctx.out << DumpJson({{"layers", RoutingJson(r.layers)},
-                            {"timings", {{"route_ms", r.ms}, {"load_ms", ls.replay_ms}}}})
+                            {"timings", {{"route_ms", r.ms}, {"load_ms", session->load_ms()}}}})
                << "\n";
     } else {
       PrintRoutingText(*ctx.out, r.layers);
@@ -84,12 +85,13 @@ class AskCommand final : public Command {
     MNEME_ASSIGN_OR_RETURN(int64_t seed, args.GetInt("seed", 0));
     opts.sampling.seed = static_cast<uint64_t>(seed);
     opts.causal_injection = args.Has("causal-injection");
-    MNEME_ASSIGN_OR_RETURN(LoadedSession ls, LoadSession(ctx, name, /*replay=*/true));
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
+    MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
 
     // Text mode streams the answer as it is generated (whole UTF-8 characters only).
     std::vector<int32_t> streamed;
     size_t printed = 0;
-    const tokenizer::Tokenizer& tok = ls.session->tokenizer();
+    const tokenizer::Tokenizer& tok = session->tokenizer();
     auto on_token = [&](int32_t id) {
       if (ctx.format != Format::kText || ctx.quiet) return;
       streamed.push_back(id);
@@ -98,7 +100,7 @@ class AskCommand final : public Command {
       *ctx.out << text->substr(printed) << std::flush;
       printed = text->size();
     };
-    MNEME_ASSIGN_OR_RETURN(AskResult r, ls.session->Ask(question, opts, on_token));
+    MNEME_ASSIGN_OR_RETURN(AskResult r, session->Ask(question, opts, on_token));
     if (ctx.format == Format::kJson) {
       nlohmann::json rounds = nlohmann::json::array();
       for (const auto& round : r.rounds) {
@@ -111,7 +113,7 @@ class AskCommand final : public Command {
                             {"rounds", rounds},
                             {"ignored_ids", r.ignored_ids},
                             {"timings",
-                             {{"load_ms", ls.replay_ms},
+                             {{"load_ms", session->load_ms()},
                               {"prefill_ms", r.prefill_ms},
                               {"decode_ms", r.decode_ms},
                               {"total_ms", r.total_ms},

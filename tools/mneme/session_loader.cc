@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <ostream>
-#include <set>
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
@@ -18,59 +17,29 @@ double NowS() {
 
 }  // namespace
 
-model::MsaOverrides OverridesOf(const memory::SessionManifest& m) {
-  model::MsaOverrides o;
-  o.top_k = m.top_k;
-  o.pooling = m.pooling;
-  o.routed_layers = m.routed_layers;
-  return o;
+absl::StatusOr<std::unique_ptr<memory::Store>> OpenStore(const Context& ctx, Access access) {
+  memory::StoreOptions o;
+  o.read_only = access == Access::kRead;
+  absl::StatusOr<std::unique_ptr<memory::Store>> s = memory::Store::Open(ctx.data_dir, o);
+  if (absl::IsNotFound(s.status()) && access == Access::kRead) {
+    return absl::NotFoundError(absl::StrFormat("no memory directory at %s (create a session first, or pass --data)",
+                                               ctx.data_dir));
+  }
+  return s;
 }
 
-absl::StatusOr<LoadedSession> LoadSession(const Context& ctx, const std::string& name, bool replay) {
-  LoadedSession ls;
-  MNEME_ASSIGN_OR_RETURN(ls.dir, memory::SessionDir::Open(ctx.data_dir, name));
-  const memory::SessionManifest& m = ls.dir->manifest();
-  SessionOptions opts;
-  opts.model_dir = m.model_dir;
+absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, memory::Store* store,
+                                                           const std::string& name) {
+  StoredSessionOptions opts;
   MNEME_ASSIGN_OR_RETURN(opts.backend, kernels::ParseBackendKind(ctx.backend));
-  opts.msa = OverridesOf(m);
-  MNEME_ASSIGN_OR_RETURN(ls.session, MemorySession::Open(opts));
-  if (ls.session->model_fingerprint() != m.fingerprint) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "session '%s' was created with a model of fingerprint %s, but %s now has fingerprint %s; "
-        "its memory cannot be used with a different model",
-        name, m.fingerprint, m.model_dir, ls.session->model_fingerprint()));
-  }
-  const auto& records = ls.dir->log()->records();
-  std::set<int64_t> deleted;
-  int64_t live = 0;
-  for (const auto& r : records) {
-    if (r.op == memory::DocRecord::Op::kDelete) deleted.insert(r.ordinal);
-  }
-  for (const auto& r : records) {
-    if (r.op == memory::DocRecord::Op::kAdd && !deleted.count(r.ordinal)) ++live;
-  }
-  const double t0 = NowS();
-  Progress progress(ctx, "loading memory", replay ? live : 0);
-  int64_t done = 0, tokens = 0;
-  for (const auto& r : records) {
-    if (r.op != memory::DocRecord::Op::kAdd) continue;
-    if (!replay || deleted.count(r.ordinal)) {
-      ls.session->ReserveOrdinal();
-      continue;
-    }
-    MNEME_ASSIGN_OR_RETURN(AppendedDocument a, ls.session->Append(r.text));
-    if (a.ordinal != r.ordinal || a.id != r.id) {
-      return absl::DataLossError(absl::StrFormat(
-          "session '%s': replaying document %d gave ordinal %d id %016x, the log says id %016x",
-          name, r.ordinal, a.ordinal, a.id, r.id));
-    }
-    tokens += a.tokens;
-    progress.Update(++done, tokens);
-  }
-  progress.Finish();
-  ls.replay_ms = (NowS() - t0) * 1000.0;
-  return ls;
+  std::unique_ptr<Progress> progress;
+  opts.on_load = [&](int64_t done, int64_t total, int64_t tokens) {
+    if (!progress) progress = std::make_unique<Progress>(ctx, "loading memory", total);
+    progress->Update(done, tokens);
+  };
+  absl::StatusOr<std::unique_ptr<StoredSession>> s = StoredSession::Open(store, name, opts);
+  if (progress) progress->Finish();
+  return s;
 }
 
 Progress::Progress(const Context& ctx, std::string label, int64_t total)

@@ -1,8 +1,6 @@
-// Opening a session for a CLI command: the session directory (manifest, document log, lock) and
-// the engine session bound to its model, with the document log replayed into memory when the
-// command needs the memory (route, ask). Until the persistent store lands (issue #4) replay
-// re-encodes every live document: it is deterministic, so the memory equals the one built at
-// `doc add` time.
+// Opening the memory directory and its sessions for CLI commands: the store (read-write for
+// commands that change it, read-only for those that only read, so they work while another
+// process writes), and the warm-restarted engine session with a progress bar.
 #ifndef MNEME_TOOLS_MNEME_SESSION_LOADER_H_
 #define MNEME_TOOLS_MNEME_SESSION_LOADER_H_
 
@@ -10,24 +8,21 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "engine/engine.h"
-#include "memory/session_dir.h"
+#include "engine/stored_session.h"
+#include "memory/store.h"
 #include "tools/mneme/cli.h"
 
 namespace mneme::cli {
 
-struct LoadedSession {
-  std::unique_ptr<memory::SessionDir> dir;
-  std::unique_ptr<MemorySession> session;
-  double replay_ms = 0.0;
-};
+enum class Access { kRead, kWrite };
 
-// Overrides recorded in a manifest, as the engine takes them.
-model::MsaOverrides OverridesOf(const memory::SessionManifest& m);
+// Opens ctx.data_dir's store. kRead never creates and takes no lock; kWrite creates the
+// directory if needed and fails with FailedPrecondition while another process writes.
+absl::StatusOr<std::unique_ptr<memory::Store>> OpenStore(const Context& ctx, Access access);
 
-// Opens session `name` under ctx.data_dir. replay=false only reserves the logged ordinals (for
-// appending). FailedPrecondition if the model's fingerprint no longer matches the session's.
-absl::StatusOr<LoadedSession> LoadSession(const Context& ctx, const std::string& name, bool replay);
+// Warm-restarts session `name` (model load + memory rebuilt from the store).
+absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, memory::Store* store,
+                                                           const std::string& name);
 
 // Writes "\r<label> done/total, N tokens/s, ETA" to stderr when it is a terminal and not quiet.
 class Progress {

@@ -1,0 +1,195 @@
+#include "engine/stored_session.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "memory/memory_index.h"
+#include "memory/segment_codec.h"
+#include "memory/store.h"
+
+namespace mneme {
+namespace {
+
+SessionOptions EngineOptions(const memory::SessionInfo& info, kernels::BackendKind backend, int64_t batch) {
+  SessionOptions o;
+  o.model_dir = info.model_dir;
+  o.backend = backend;
+  o.encode_batch_tokens = batch;
+  o.msa.top_k = info.top_k;
+  o.msa.pooling = info.pooling;
+  o.msa.routed_layers = info.routed_layers;
+  return o;
+}
+
+memory::SegmentShape ShapeOf(const memory::SessionInfo& info, int64_t chunks) {
+  return {static_cast<uint32_t>(chunks), static_cast<uint16_t>(info.kv_heads), static_cast<uint16_t>(info.head_dim)};
+}
+
+}  // namespace
+
+StoredSession::~StoredSession() = default;
+
+absl::StatusOr<memory::SessionInfo> StoredSession::Create(memory::Store* store, const NewSessionOptions& opts) {
+  MNEME_RETURN_IF_ERROR(memory::ValidateSessionName(opts.name));
+  memory::SessionInfo info;
+  info.name = opts.name;
+  std::error_code ec;
+  info.model_dir = std::filesystem::absolute(opts.model_dir, ec).lexically_normal().string();
+  info.top_k = opts.msa.top_k;
+  info.pooling = opts.msa.pooling;
+  info.routed_layers = opts.msa.routed_layers;
+  info.codec = opts.codec;
+  info.retention = opts.retention;
+  info.created_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  MNEME_ASSIGN_OR_RETURN(auto session, MemorySession::Open(EngineOptions(info, kernels::BackendKind::kCpu, 256)));
+  info.fingerprint = session->model_fingerprint();
+  info.layers = session->settings().routed_layers;
+  info.kv_heads = session->kv_heads();
+  info.head_dim = session->head_dim();
+  return store->CreateSession(std::move(info));
+}
+
+absl::StatusOr<std::unique_ptr<StoredSession>> StoredSession::Open(memory::Store* store, std::string_view name,
+                                                                  const StoredSessionOptions& opts) {
+  std::unique_ptr<StoredSession> s(new StoredSession());
+  s->store_ = store;
+  MNEME_ASSIGN_OR_RETURN(s->info_, store->GetSession(name));
+  MNEME_ASSIGN_OR_RETURN(s->fingerprint_, memory::FingerprintValue(s->info_.fingerprint));
+  MNEME_RETURN_IF_ERROR(s->Load(opts));
+  return s;
+}
+
+absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MNEME_ASSIGN_OR_RETURN(session_, MemorySession::Open(EngineOptions(info_, opts.backend, opts.encode_batch_tokens)));
+  if (session_->model_fingerprint() != info_.fingerprint) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "session '%s' was created with a model of fingerprint %s, but %s now has fingerprint %s; "
+        "its memory cannot be used with a different model",
+        info_.name, info_.fingerprint, info_.model_dir, session_->model_fingerprint()));
+  }
+  const model::MsaSettings& st = session_->settings();
+  if (st.routed_layers != info_.layers || session_->kv_heads() != info_.kv_heads ||
+      session_->head_dim() != info_.head_dim) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "session '%s': the model's routed layers or KV shape differ from the stored memory", info_.name));
+  }
+  int64_t total = 0, done = 0, tokens = 0;
+  if (opts.on_load) {
+    MNEME_RETURN_IF_ERROR(store_->ScanDocuments(info_.id, 0, [&](const memory::DocumentInfo&) {
+      ++total;
+      return absl::OkStatus();
+    }));
+  }
+  const size_t slots = info_.layers.size();
+  MNEME_RETURN_IF_ERROR(store_->ScanFull(info_, [&](const memory::DocumentInfo& d, std::string_view text,
+                                                    const std::vector<std::string>& segments) -> absl::Status {
+    if (d.ordinal != session_->index().num_documents()) {
+      return absl::DataLossError(absl::StrFormat("session '%s': document %d follows %d documents", info_.name,
+                                                 d.ordinal, session_->index().num_documents()));
+    }
+    if (d.deleted) {
+      session_->ReserveOrdinal();
+      return absl::OkStatus();
+    }
+    memory::PooledDocument doc;
+    doc.num_chunks = d.chunks;
+    doc.num_tokens = d.tokens;
+    doc.k.resize(slots);
+    doc.v.resize(slots);
+    doc.kr.resize(slots);
+    for (size_t i = 0; i < slots; ++i) {
+      const memory::SegmentKey key{fingerprint_, info_.id, d.id, static_cast<uint32_t>(info_.layers[i])};
+      MNEME_ASSIGN_OR_RETURN(memory::DecodedSegment dec, memory::DecodeSegment(segments[i], key));
+      if (dec.shape.chunks != static_cast<uint32_t>(d.chunks)) {
+        return absl::DataLossError(absl::StrFormat("session '%s' document %d layer %d: %d chunks, the record says %d",
+                                                   info_.name, d.ordinal, info_.layers[i], dec.shape.chunks, d.chunks));
+      }
+      doc.k[i] = std::move(dec.k);
+      doc.v[i] = std::move(dec.v);
+      doc.kr[i] = std::move(dec.kr);
+    }
+    MNEME_RETURN_IF_ERROR(session_->AppendPooled(std::move(doc), std::string(text)).status());
+    tokens += d.tokens;
+    if (opts.on_load) opts.on_load(++done, total, tokens);
+    return absl::OkStatus();
+  }));
+  load_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredAppend> StoredSession::Append(const DocumentInput& in) {
+  std::lock_guard lock(mu_);
+  if (store_->read_only()) return absl::FailedPreconditionError("the memory directory is open read-only");
+  if (in.text.empty()) return absl::InvalidArgumentError("document is empty");
+  const int64_t ordinal = session_->index().num_documents();
+  MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, session_->Encode(ordinal, in.text));
+  const uint64_t id = DocumentId(ordinal, in.text);
+  memory::DocumentWrite w;
+  w.info.ordinal = ordinal;
+  w.info.id = id;
+  w.info.tokens = doc.num_tokens;
+  w.info.chunks = doc.num_chunks;
+  w.info.source = in.source;
+  w.info.tags = in.tags;
+  w.info.part_of = in.part_of;
+  w.info.codec = info_.codec;
+  w.text = in.text;
+  const memory::SegmentShape shape = ShapeOf(info_, doc.num_chunks);
+  for (size_t i = 0; i < info_.layers.size(); ++i) {
+    const memory::SegmentKey key{fingerprint_, info_.id, id, static_cast<uint32_t>(info_.layers[i])};
+    MNEME_ASSIGN_OR_RETURN(std::string seg, memory::EncodeSegment(key, info_.codec, shape, doc.k[i].data(),
+                                                                   doc.v[i].data(), doc.kr[i].data()));
+    if (info_.codec != memory::SegmentCodec::kBf16) {
+      // Route over exactly what a restart will load.
+      MNEME_ASSIGN_OR_RETURN(memory::DecodedSegment dec, memory::DecodeSegment(seg, key));
+      doc.k[i] = std::move(dec.k);
+      doc.v[i] = std::move(dec.v);
+      doc.kr[i] = std::move(dec.kr);
+    }
+    w.segments.push_back(std::move(seg));
+  }
+  MNEME_ASSIGN_OR_RETURN(memory::AppendResult r, store_->Append(info_, w));
+  StoredAppend out;
+  out.doc = AppendedDocument{ordinal, id, doc.num_tokens, doc.num_chunks};
+  MNEME_ASSIGN_OR_RETURN(int64_t got, session_->AppendPooled(std::move(doc), std::string(in.text)));
+  if (got != ordinal) return absl::InternalError("memory index assigned an unexpected ordinal");
+  for (int64_t o : r.evicted) MNEME_RETURN_IF_ERROR(session_->Delete(o));
+  out.evicted = std::move(r.evicted);
+  return out;
+}
+
+absl::Status StoredSession::Delete(int64_t ordinal) {
+  std::lock_guard lock(mu_);
+  MNEME_RETURN_IF_ERROR(store_->Delete(info_, ordinal));
+  return session_->Delete(ordinal);
+}
+
+absl::StatusOr<RouteResult> StoredSession::Route(std::string_view question) {
+  std::lock_guard lock(mu_);
+  return session_->Route(question);
+}
+
+absl::StatusOr<AskResult> StoredSession::Ask(std::string_view question, const AskOptions& opts,
+                                             const std::function<void(int32_t)>& on_token) {
+  std::lock_guard lock(mu_);
+  return session_->Ask(question, opts, on_token);
+}
+
+absl::StatusOr<std::vector<std::string>> StoredSession::SplitForPositions(std::string_view text) const {
+  std::lock_guard lock(mu_);
+  return session_->SplitForPositions(text);
+}
+
+int64_t StoredSession::live_documents() const {
+  std::lock_guard lock(mu_);
+  return session_->index().live_documents();
+}
+
+std::string StoredSession::backend_name() const { return session_->backend_name(); }
+const tokenizer::Tokenizer& StoredSession::tokenizer() const { return session_->tokenizer(); }
+
+}  // namespace mneme
