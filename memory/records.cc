@@ -40,7 +40,7 @@ absl::Status Unseal(std::string_view key, std::string_view value, google::protob
 
 absl::StatusOr<SegmentCodec> CodecOf(uint32_t v, const std::string& what) {
   if (v == static_cast<uint32_t>(SegmentCodec::kBf16) || v == static_cast<uint32_t>(SegmentCodec::kInt8) ||
-      v == 3u) {
+      v == static_cast<uint32_t>(SegmentCodec::kFp8)) {
     return static_cast<SegmentCodec>(v);
   }
   return absl::DataLossError(absl::StrFormat("%s: unknown codec %d", what, v));
