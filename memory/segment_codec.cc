@@ -191,6 +191,10 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
       const float scale = Get<float>(bytes, scales_at + g * sizeof(float));
       float* x = a->data() + g * d.shape.head_dim;
       if (d.codec == SegmentCodec::kInt8) {
+        // The encoder writes absmax / 127 of finite values: >= 0 and finite.
+        if (!(scale >= 0.0f && scale <= std::numeric_limits<float>::max() / 127.0f)) {  // also NaN
+          return loss(absl::StrFormat("int8 scale %g of group %d is out of range", scale, g));
+        }
         for (size_t i = 0; i < d.shape.head_dim; ++i, ++at) {
           x[i] = scale * static_cast<float>(Get<int8_t>(bytes, at));
         }

@@ -7,3 +7,5 @@ cd "$root"
 bash tools/build.sh
 build="${BUILD_DIR:-build}"
 ctest --test-dir "$build" --output-on-failure -j "${JOBS:-2}" --timeout 600
+# A short libFuzzer run of every fuzz target (docs/fuzzing.md; longer runs: tools/fuzz.sh --seconds N).
+bash tools/fuzz.sh --seconds "${FUZZ_SECONDS:-15}"

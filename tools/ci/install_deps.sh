@@ -2,7 +2,7 @@
 # Installs the Debian packages mneme builds against. Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(
-  g++ cmake ninja-build ccache pkg-config git
+  g++ cmake ninja-build ccache pkg-config git clang libclang-rt-14-dev
   librocksdb-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libgrpc++-dev protobuf-compiler-grpc libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev libbenchmark-dev
