@@ -182,7 +182,13 @@ absl::StatusOr<SnapshotInfo> CreateSnapshot(Store& store, std::string_view name)
     MNEME_RETURN_IF_ERROR(internal::ToAbsl(rocksdb::Checkpoint::Create(r.db.get(), &raw), "checkpoint"));
     std::unique_ptr<rocksdb::Checkpoint> cp(raw);
     MNEME_RETURN_IF_ERROR(internal::ToAbsl(cp->CreateCheckpoint(db_dir, 0, &sequence), "creating checkpoint"));
-    sums = RocksChecksums(r.db.get());
+  }
+  // Checksums and counts come from the checkpoint itself: the live store keeps compacting.
+  std::vector<SnapshotSessionCount> counts;
+  {
+    MNEME_ASSIGN_OR_RETURN(auto view, Store::Open(tmp, StoreOptions{.read_only = true}));
+    sums = RocksChecksums(view->rocks().db.get());
+    MNEME_ASSIGN_OR_RETURN(counts, CountSessions(*view));
   }
   nlohmann::json files = nlohmann::json::array();
   std::vector<std::string> names;
@@ -203,11 +209,6 @@ absl::StatusOr<SnapshotInfo> CreateSnapshot(Store& store, std::string_view name)
     files.push_back(std::move(f));
   }
   MNEME_RETURN_IF_ERROR(SyncPath(db_dir));
-  std::vector<SnapshotSessionCount> counts;
-  {
-    MNEME_ASSIGN_OR_RETURN(auto view, Store::Open(tmp, StoreOptions{.read_only = true}));
-    MNEME_ASSIGN_OR_RETURN(counts, CountSessions(*view));
-  }
   nlohmann::json m = {{"format", kManifestFormat},
                       {"name", std::string(name)},
                       {"created_unix", std::chrono::duration_cast<std::chrono::seconds>(

@@ -50,8 +50,11 @@ struct Rocks;  // memory/internal/rocks.h
 class Store {
  public:
   // Opens (creating if allowed) <data_dir>/db. FailedPrecondition when another process holds it
-  // read-write; NotFound when missing and not creating; DataLoss for damage RocksDB detects on
-  // open (a bad MANIFEST, a corrupted WAL record before the tail, a missing file).
+  // read-write; NotFound when missing and not creating; DataLoss for damage detected on open (a
+  // bad MANIFEST or CURRENT, a corrupted WAL record before the tail, a missing or damaged SST,
+  // store files without CURRENT). Damaged blob files open; reads of the segments they hold fail
+  // with DataLoss and VerifyStore reports them. A truncated or deleted WAL loses its last
+  // appends silently (docs/format/store.md, "What is not detected").
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& data_dir,
                                                                   const StoreOptions& opts);
   ~Store();

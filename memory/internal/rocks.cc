@@ -101,6 +101,17 @@ absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, R
   out->read_only = read_only;
   std::error_code ec;
   const bool exists = std::filesystem::exists(std::filesystem::path(db_dir) / "CURRENT", ec);
+  if (!exists && std::filesystem::is_directory(db_dir, ec)) {
+    // Without CURRENT, RocksDB would create a new database and delete the old files as obsolete.
+    for (const auto& e : std::filesystem::directory_iterator(db_dir, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.starts_with("MANIFEST") || n.starts_with("OPTIONS") || n.ends_with(".sst") || n.ends_with(".blob") ||
+          n.ends_with(".log")) {
+        return absl::DataLossError(absl::StrFormat(
+            "%s holds store files (%s) but no CURRENT file: refusing to open or recreate it", db_dir, n));
+      }
+    }
+  }
   if (!exists && (read_only || !create)) {
     return absl::NotFoundError(absl::StrFormat("no mneme store at %s", db_dir));
   }
