@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "memory/document_segments.h"
 #include "memory/memory_index.h"
 #include "memory/segment_codec.h"
 #include "memory/store.h"
@@ -21,10 +22,6 @@ SessionOptions EngineOptions(const memory::SessionInfo& info, kernels::BackendKi
   o.msa.pooling = info.pooling;
   o.msa.routed_layers = info.routed_layers;
   return o;
-}
-
-memory::SegmentShape ShapeOf(const memory::SessionInfo& info, int64_t chunks) {
-  return {static_cast<uint32_t>(chunks), static_cast<uint16_t>(info.kv_heads), static_cast<uint16_t>(info.head_dim)};
 }
 
 }  // namespace
@@ -79,12 +76,8 @@ absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
   }
   int64_t total = 0, done = 0, tokens = 0;
   if (opts.on_load) {
-    MNEME_RETURN_IF_ERROR(store_->ScanDocuments(info_.id, 0, [&](const memory::DocumentInfo&) {
-      ++total;
-      return absl::OkStatus();
-    }));
+    MNEME_ASSIGN_OR_RETURN(total, store_->NextOrdinal(info_.id));  // records, tombstones too
   }
-  const size_t slots = info_.layers.size();
   MNEME_RETURN_IF_ERROR(store_->ScanFull(info_, [&](const memory::DocumentInfo& d, std::string_view text,
                                                     const std::vector<std::string>& segments) -> absl::Status {
     if (d.ordinal != session_->index().num_documents()) {
@@ -93,27 +86,12 @@ absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
     }
     if (d.deleted) {
       session_->ReserveOrdinal();
-      return absl::OkStatus();
+    } else {
+      MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc,
+                             memory::DecodeDocumentSegments(info_, fingerprint_, d, segments));
+      MNEME_RETURN_IF_ERROR(session_->AppendPooled(std::move(doc), std::string(text)).status());
+      tokens += d.tokens;
     }
-    memory::PooledDocument doc;
-    doc.num_chunks = d.chunks;
-    doc.num_tokens = d.tokens;
-    doc.k.resize(slots);
-    doc.v.resize(slots);
-    doc.kr.resize(slots);
-    for (size_t i = 0; i < slots; ++i) {
-      const memory::SegmentKey key{fingerprint_, info_.id, d.id, static_cast<uint32_t>(info_.layers[i])};
-      MNEME_ASSIGN_OR_RETURN(memory::DecodedSegment dec, memory::DecodeSegment(segments[i], key));
-      if (dec.shape.chunks != static_cast<uint32_t>(d.chunks)) {
-        return absl::DataLossError(absl::StrFormat("session '%s' document %d layer %d: %d chunks, the record says %d",
-                                                   info_.name, d.ordinal, info_.layers[i], dec.shape.chunks, d.chunks));
-      }
-      doc.k[i] = std::move(dec.k);
-      doc.v[i] = std::move(dec.v);
-      doc.kr[i] = std::move(dec.kr);
-    }
-    MNEME_RETURN_IF_ERROR(session_->AppendPooled(std::move(doc), std::string(text)).status());
-    tokens += d.tokens;
     if (opts.on_load) opts.on_load(++done, total, tokens);
     return absl::OkStatus();
   }));
@@ -138,19 +116,10 @@ absl::StatusOr<StoredAppend> StoredSession::Append(const DocumentInput& in) {
   w.info.part_of = in.part_of;
   w.info.codec = info_.codec;
   w.text = in.text;
-  const memory::SegmentShape shape = ShapeOf(info_, doc.num_chunks);
-  for (size_t i = 0; i < info_.layers.size(); ++i) {
-    const memory::SegmentKey key{fingerprint_, info_.id, id, static_cast<uint32_t>(info_.layers[i])};
-    MNEME_ASSIGN_OR_RETURN(std::string seg, memory::EncodeSegment(key, info_.codec, shape, doc.k[i].data(),
-                                                                   doc.v[i].data(), doc.kr[i].data()));
-    if (info_.codec != memory::SegmentCodec::kBf16) {
-      // Route over exactly what a restart will load.
-      MNEME_ASSIGN_OR_RETURN(memory::DecodedSegment dec, memory::DecodeSegment(seg, key));
-      doc.k[i] = std::move(dec.k);
-      doc.v[i] = std::move(dec.v);
-      doc.kr[i] = std::move(dec.kr);
-    }
-    w.segments.push_back(std::move(seg));
+  MNEME_ASSIGN_OR_RETURN(w.segments, memory::EncodeDocumentSegments(info_, fingerprint_, id, info_.codec, doc));
+  if (info_.codec != memory::SegmentCodec::kBf16) {
+    // Route over exactly what a restart will load.
+    MNEME_ASSIGN_OR_RETURN(doc, memory::DecodeDocumentSegments(info_, fingerprint_, w.info, w.segments));
   }
   MNEME_ASSIGN_OR_RETURN(memory::AppendResult r, store_->Append(info_, w));
   StoredAppend out;

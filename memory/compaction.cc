@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "memory/document_segments.h"
 #include "memory/internal/rocks.h"
 #include "memory/store_stats.h"
 
@@ -32,12 +33,10 @@ absl::StatusOr<int64_t> Reencode(Store& store, SessionInfo session, SegmentCodec
     segments.clear();
     for (int layer : session.layers) {
       MNEME_ASSIGN_OR_RETURN(std::string raw, store.GetSegment(session.id, d.ordinal, layer));
-      const SegmentKey key{fp, session.id, d.id, static_cast<uint32_t>(layer)};
-      MNEME_ASSIGN_OR_RETURN(DecodedSegment dec, DecodeSegment(raw, key));
-      MNEME_ASSIGN_OR_RETURN(std::string enc,
-                             EncodeSegment(key, codec, dec.shape, dec.k.data(), dec.v.data(), dec.kr.data()));
-      segments.push_back(std::move(enc));
+      segments.push_back(std::move(raw));
     }
+    MNEME_ASSIGN_OR_RETURN(PooledDocument pooled, DecodeDocumentSegments(session, fp, d, segments));
+    MNEME_ASSIGN_OR_RETURN(segments, EncodeDocumentSegments(session, fp, d.id, codec, pooled));
     d.codec = codec;
     absl::Status s = store.RewriteSegments(session, d, segments);
     if (absl::IsFailedPrecondition(s)) continue;  // deleted meanwhile

@@ -2,14 +2,13 @@
 
 namespace mneme::memory {
 
-std::vector<int64_t> PickEvictions(const Retention& policy, const std::deque<LiveDoc>& live,
-                                   int64_t live_bytes, int64_t now_unix_ms) {
+std::vector<int64_t> PickEvictions(const Retention& policy, const std::deque<LiveDoc>& older,
+                                   int64_t older_bytes, const LiveDoc& newest, int64_t now_unix_ms) {
   std::vector<int64_t> out;
   if (!policy.any()) return out;
-  int64_t count = static_cast<int64_t>(live.size());
-  int64_t bytes = live_bytes;
-  for (size_t i = 0; i + 1 < live.size(); ++i) {  // never the newest
-    const LiveDoc& d = live[i];
+  int64_t count = static_cast<int64_t>(older.size()) + 1;
+  int64_t bytes = older_bytes + newest.bytes;
+  for (const LiveDoc& d : older) {
     const bool over_count = policy.max_documents > 0 && count > policy.max_documents;
     const bool over_bytes = policy.max_bytes > 0 && bytes > policy.max_bytes;
     const bool too_old = policy.max_age_seconds > 0 &&

@@ -16,13 +16,14 @@ struct LiveDoc {
   int64_t bytes = 0;  // text + segments
 };
 
-// `live` holds the session's live documents in ordinal order, the one just appended last, and
-// `live_bytes` their byte total. Returns the ordinals to evict, oldest first: while the policy is
-// exceeded (more than max_documents, more than max_bytes, or the oldest older than
-// max_age_seconds at now_unix_ms), the oldest live document goes. The newest document is never
-// evicted, even when it alone exceeds max_bytes.
-std::vector<int64_t> PickEvictions(const Retention& policy, const std::deque<LiveDoc>& live,
-                                   int64_t live_bytes, int64_t now_unix_ms);
+// `older` holds the session's live documents in ordinal order and `older_bytes` their byte total;
+// `newest` is the document being appended. Returns the ordinals of `older` to evict, oldest
+// first: while the policy is exceeded (more than max_documents, more than max_bytes, or the
+// oldest older than max_age_seconds at now_unix_ms), the oldest live document goes. The newest
+// document is never evicted, even when it alone exceeds max_bytes. Reads only what it evicts
+// plus one entry, so an append costs O(evicted), not O(live documents).
+std::vector<int64_t> PickEvictions(const Retention& policy, const std::deque<LiveDoc>& older,
+                                   int64_t older_bytes, const LiveDoc& newest, int64_t now_unix_ms);
 
 }  // namespace mneme::memory
 

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "memory/crc32c.h"
 #include "memory/internal/rocks.h"
+#include "memory/store_stats.h"
 #include "memory/verify.h"
 #include "rocksdb/file_checksum.h"
 #include "rocksdb/utilities/checkpoint.h"
@@ -79,17 +80,8 @@ absl::StatusOr<std::vector<SnapshotSessionCount>> CountSessions(const Store& sto
   std::vector<SnapshotSessionCount> out;
   MNEME_ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, store.ListSessions());
   for (const SessionInfo& s : sessions) {
-    SnapshotSessionCount c;
-    c.name = s.name;
-    MNEME_RETURN_IF_ERROR(store.ScanDocuments(s.id, 0, [&](const DocumentInfo& d) {
-      ++c.documents;
-      if (!d.deleted) {
-        ++c.live_documents;
-        c.tokens += d.tokens;
-        c.chunks += d.chunks;
-      }
-      return absl::OkStatus();
-    }));
+    MNEME_ASSIGN_OR_RETURN(DocumentCounts n, CountDocuments(store, s.id));
+    SnapshotSessionCount c{s.name, n.documents, n.live_documents, n.tokens, n.chunks};
     out.push_back(std::move(c));
   }
   return out;

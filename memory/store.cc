@@ -1,5 +1,6 @@
 #include "memory/store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -47,6 +48,13 @@ absl::Status EnsureLoaded(const Store& store, uint64_t sid, SessionState* st) {
   }));
   st->loaded = true;
   return absl::OkStatus();
+}
+
+// The live entry of `ordinal` (st->live is sorted by ordinal), or end().
+std::deque<LiveDoc>::iterator FindLive(SessionState* st, int64_t ordinal) {
+  auto it = std::lower_bound(st->live.begin(), st->live.end(), ordinal,
+                             [](const LiveDoc& d, int64_t o) { return d.ordinal < o; });
+  return it != st->live.end() && it->ordinal == ordinal ? it : st->live.end();
 }
 
 // Adds the tombstone of `d` (read from the store) and the removal of its text and segments.
@@ -241,12 +249,10 @@ absl::StatusOr<AppendResult> Store::Append(const SessionInfo& session, const Doc
     b.Put(rocks_->segments, SegmentKeyBytes(session.id, info.ordinal, static_cast<uint32_t>(session.layers[i])),
           doc.segments[i]);
   }
-  std::deque<LiveDoc> live = st->live;  // small: ordinals only; retention looks at a copy
-  const int64_t bytes = info.text_bytes + info.segment_bytes;
-  live.push_back({info.ordinal, info.created_unix_ms, bytes});
+  const LiveDoc newest{info.ordinal, info.created_unix_ms, info.text_bytes + info.segment_bytes};
   AppendResult result;
   result.ordinal = info.ordinal;
-  result.evicted = PickEvictions(session.retention, live, st->live_bytes + bytes, NowMs());
+  result.evicted = PickEvictions(session.retention, st->live, st->live_bytes, newest, NowMs());
   for (int64_t o : result.evicted) {
     MNEME_ASSIGN_OR_RETURN(DocumentInfo old, GetDocument(session.id, o));
     AddTombstone(*rocks_, session, old, &b);
@@ -254,8 +260,8 @@ absl::StatusOr<AppendResult> Store::Append(const SessionInfo& session, const Doc
   MNEME_RETURN_IF_ERROR(ToAbsl(rocks_->db->Write(rocks_->SyncWrite(), &b),
                                absl::StrFormat("appending document %d to session '%s'", info.ordinal, session.name)));
   st->next_ordinal = info.ordinal + 1;
-  st->live.push_back(live.back());
-  st->live_bytes += bytes;
+  st->live.push_back(newest);
+  st->live_bytes += newest.bytes;
   for (size_t i = 0; i < result.evicted.size(); ++i) {
     st->live_bytes -= st->live.front().bytes;
     st->live.pop_front();
@@ -279,12 +285,9 @@ absl::Status Store::Delete(const SessionInfo& session, int64_t ordinal) {
   AddTombstone(*rocks_, session, *d, &b);
   MNEME_RETURN_IF_ERROR(ToAbsl(rocks_->db->Write(rocks_->SyncWrite(), &b),
                                absl::StrFormat("deleting document %d of session '%s'", ordinal, session.name)));
-  for (auto it = st->live.begin(); it != st->live.end(); ++it) {
-    if (it->ordinal == ordinal) {
-      st->live_bytes -= it->bytes;
-      st->live.erase(it);
-      break;
-    }
+  if (auto it = FindLive(st, ordinal); it != st->live.end()) {
+    st->live_bytes -= it->bytes;
+    st->live.erase(it);
   }
   return absl::OkStatus();
 }
@@ -308,7 +311,13 @@ absl::Status Store::RewriteSegments(const SessionInfo& session, const DocumentIn
           segments[i]);
   }
   MNEME_RETURN_IF_ERROR(ToAbsl(rocks_->db->Write(rocks_->SyncWrite(), &b), "rewriting segments"));
-  st->loaded = false;  // byte totals changed
+  if (st->loaded) {
+    if (auto it = FindLive(st, info.ordinal); it != st->live.end()) {
+      const int64_t bytes = next.text_bytes + next.segment_bytes;
+      st->live_bytes += bytes - it->bytes;
+      it->bytes = bytes;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -379,11 +388,12 @@ absl::Status Store::ScanFull(const SessionInfo& session, const FullVisitor& visi
   std::unique_ptr<rocksdb::Iterator> it(rocks_->db->NewIterator(mo, rocks_->meta));
   for (it->Seek(DocumentPrefix(session.id)); it->Valid(); it->Next()) {
     MNEME_ASSIGN_OR_RETURN(DocumentInfo d, DecodeDocument(V(it->key()), V(it->value())));
-    segments.clear();
     if (d.deleted) {
+      segments.clear();
       MNEME_RETURN_IF_ERROR(visit(d, std::string_view(), segments));
       continue;
     }
+    segments.resize(session.layers.size());  // assign() below reuses each string's capacity
     const std::string tkey = TextKey(session.id, d.ordinal);
     text_it->Seek(tkey);
     if (!text_it->Valid() || V(text_it->key()) != tkey) {
@@ -407,7 +417,7 @@ absl::Status Store::ScanFull(const SessionInfo& session, const FullVisitor& visi
         return absl::DataLossError(absl::StrFormat("session '%s' document %d layer %d: segment missing",
                                                    session.name, d.ordinal, session.layers[i]));
       }
-      segments.emplace_back(V(seg_it->value()));
+      segments[i].assign(seg_it->value().data(), seg_it->value().size());
     }
     MNEME_RETURN_IF_ERROR(visit(d, text, segments));
   }

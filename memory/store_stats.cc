@@ -7,6 +7,21 @@
 
 namespace mneme::memory {
 
+absl::StatusOr<DocumentCounts> CountDocuments(const Store& store, uint64_t sid) {
+  DocumentCounts c;
+  MNEME_RETURN_IF_ERROR(store.ScanDocuments(sid, 0, [&](const DocumentInfo& d) {
+    ++c.documents;
+    if (d.deleted) return absl::OkStatus();
+    ++c.live_documents;
+    c.tokens += d.tokens;
+    c.chunks += d.chunks;
+    c.text_bytes += d.text_bytes;
+    c.segment_bytes += d.segment_bytes;
+    return absl::OkStatus();
+  }));
+  return c;
+}
+
 absl::StatusOr<std::vector<FamilyBytes>> FamilyFileBytes(const Store& store) {
   internal::Rocks& r = store.rocks();
   std::vector<FamilyBytes> out;
@@ -42,18 +57,9 @@ absl::StatusOr<StoreStats> ComputeStats(const Store& store) {
   MNEME_ASSIGN_OR_RETURN(std::vector<SessionInfo> sessions, store.ListSessions());
   for (const SessionInfo& s : sessions) {
     SessionStats ss;
+    MNEME_ASSIGN_OR_RETURN(static_cast<DocumentCounts&>(ss), CountDocuments(store, s.id));
     ss.name = s.name;
     ss.codec = SegmentCodecName(s.codec);
-    MNEME_RETURN_IF_ERROR(store.ScanDocuments(s.id, 0, [&](const DocumentInfo& d) {
-      ++ss.documents;
-      if (d.deleted) return absl::OkStatus();
-      ++ss.live_documents;
-      ss.tokens += d.tokens;
-      ss.chunks += d.chunks;
-      ss.text_bytes += d.text_bytes;
-      ss.segment_bytes += d.segment_bytes;
-      return absl::OkStatus();
-    }));
     const int64_t row = int64_t{s.kv_heads} * s.head_dim * static_cast<int64_t>(sizeof(float));
     const int64_t layers = static_cast<int64_t>(s.layers.size());
     ss.host_routing_bytes = ss.chunks * layers * row;

@@ -19,11 +19,16 @@ struct FamilyBytes {
   int64_t total() const { return sst_bytes + blob_bytes; }
 };
 
-struct SessionStats {
+// One pass over a session's document records.
+struct DocumentCounts {
+  int64_t documents = 0, live_documents = 0, tokens = 0, chunks = 0;  // tokens, chunks: live only
+  int64_t text_bytes = 0, segment_bytes = 0;  // live documents, as stored (before RocksDB overhead)
+};
+[[nodiscard]] absl::StatusOr<DocumentCounts> CountDocuments(const Store& store, uint64_t sid);
+
+struct SessionStats : DocumentCounts {
   std::string name;
   std::string codec;
-  int64_t documents = 0, live_documents = 0, tokens = 0, chunks = 0;
-  int64_t text_bytes = 0, segment_bytes = 0;  // live documents, as stored (before RocksDB overhead)
   int64_t host_routing_bytes = 0;             // fp32 routing keys once loaded
   int64_t host_content_bytes = 0;             // fp32 K̄ and V̄ once loaded
 };

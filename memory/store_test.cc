@@ -124,14 +124,15 @@ TEST_F(StoreTest, RetentionEvictsOldestInTheSameBatch) {
 TEST_F(StoreTest, RetentionByBytesAndAge) {
   Retention by_bytes;
   by_bytes.max_bytes = 250;
-  std::deque<LiveDoc> live = {{0, 0, 100}, {1, 0, 100}, {2, 0, 100}};
-  EXPECT_EQ(PickEvictions(by_bytes, live, 300, 0), (std::vector<int64_t>{0}));
+  std::deque<LiveDoc> older = {{0, 0, 100}, {1, 0, 100}};
+  EXPECT_EQ(PickEvictions(by_bytes, older, 200, {2, 0, 100}, 0), (std::vector<int64_t>{0}));
   Retention by_age;
   by_age.max_age_seconds = 10;
-  live = {{0, 0, 1}, {1, 5000, 1}, {2, 20000, 1}};
-  EXPECT_EQ(PickEvictions(by_age, live, 3, 20000), (std::vector<int64_t>{0, 1}));
-  live = {{5, 0, 1000}};
-  EXPECT_TRUE(PickEvictions(by_bytes, live, 1000, 0).empty());  // the newest always stays
+  older = {{0, 0, 1}, {1, 5000, 1}};
+  EXPECT_EQ(PickEvictions(by_age, older, 2, {2, 20000, 1}, 20000), (std::vector<int64_t>{0, 1}));
+  EXPECT_TRUE(PickEvictions(by_bytes, {}, 0, {5, 0, 1000}, 0).empty());  // the newest always stays
+  older = {{0, 0, 10}, {1, 0, 10}};
+  EXPECT_EQ(PickEvictions(by_bytes, older, 20, {2, 0, 1000}, 0), (std::vector<int64_t>{0, 1}));
 }
 
 TEST_F(StoreTest, SecondWriterIsRefusedReadOnlyWorks) {

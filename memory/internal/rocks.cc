@@ -42,7 +42,8 @@ absl::Status ToAbsl(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNotSupported()) return absl::UnimplementedError(msg);
   if (s.IsIOError()) {
     const std::string text = s.ToString();
-    if (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos) {
+    // "While lock file: <dir>/LOCK: ..." (another process) or "lock hold by current process".
+    if (text.find("/LOCK") != std::string::npos || text.find("lock hold") != std::string::npos) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: the memory directory is open read-write in another process (%s); use --read-only to read it",
           what, s.ToString()));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/json_util.h"
 #include "common/status.h"
+#include "memory/document_segments.h"
 #include "memory/memory_index.h"
 #include "memory/snapshot.h"
 #include "memory/store.h"
@@ -40,16 +41,7 @@ absl::StatusOr<double> WarmRestart(const std::string& dir, int64_t* docs_loaded)
         index.AppendAbsent();
         return absl::OkStatus();
       }
-      memory::PooledDocument doc;
-      doc.num_chunks = d.chunks;
-      doc.num_tokens = d.tokens;
-      for (size_t i = 0; i < segs.size(); ++i) {
-        const memory::SegmentKey key{fp, s.id, d.id, static_cast<uint32_t>(s.layers[i])};
-        MNEME_ASSIGN_OR_RETURN(memory::DecodedSegment dec, memory::DecodeSegment(segs[i], key));
-        doc.k.push_back(std::move(dec.k));
-        doc.v.push_back(std::move(dec.v));
-        doc.kr.push_back(std::move(dec.kr));
-      }
+      MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, memory::DecodeDocumentSegments(s, fp, d, segs));
       ++*docs_loaded;
       return index.Append(std::move(doc), std::string(text)).status();
     }));

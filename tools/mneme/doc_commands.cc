@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "common/file_util.h"
 #include "common/json_util.h"
@@ -112,10 +113,11 @@ class DocAddCommand final : public Command {
 };
 
 absl::StatusOr<int64_t> OneOrdinal(const Args& args, const std::string& cmd) {
-  if (args.positionals().size() != 1) return UsageError(cmd + " takes exactly one ORDINAL");
-  MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> ord, ParseIdList(args.positionals()[0]));
-  if (ord.size() != 1) return UsageError(cmd + " takes exactly one ORDINAL");
-  return int64_t{ord[0]};
+  int64_t o = -1;
+  if (args.positionals().size() != 1 || !absl::SimpleAtoi(args.positionals()[0], &o) || o < 0) {
+    return UsageError(cmd + " takes exactly one ORDINAL (an integer >= 0)");
+  }
+  return o;
 }
 
 nlohmann::json DocJson(const memory::DocumentInfo& d) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/json_util.h"
 #include "common/status.h"
+#include "memory/store_stats.h"
 #include "tools/mneme/cli.h"
 #include "tools/mneme/session_loader.h"
 
@@ -123,23 +124,13 @@ class SessionDescribeCommand final : public Command {
     if (args.positionals().size() != 1) return UsageError("session describe takes exactly one NAME");
     MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
     MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(args.positionals()[0]));
-    int64_t docs = 0, live = 0, tokens = 0, chunks = 0, bytes = 0;
-    MNEME_RETURN_IF_ERROR(store->ScanDocuments(info.id, 0, [&](const memory::DocumentInfo& d) {
-      ++docs;
-      if (!d.deleted) {
-        ++live;
-        tokens += d.tokens;
-        chunks += d.chunks;
-        bytes += d.text_bytes + d.segment_bytes;
-      }
-      return absl::OkStatus();
-    }));
+    MNEME_ASSIGN_OR_RETURN(memory::DocumentCounts c, memory::CountDocuments(*store, info.id));
     nlohmann::json j = SessionJson(info);
-    j["documents"] = docs;
-    j["live_documents"] = live;
-    j["tokens"] = tokens;
-    j["chunks"] = chunks;
-    j["stored_bytes"] = bytes;
+    j["documents"] = c.documents;
+    j["live_documents"] = c.live_documents;
+    j["tokens"] = c.tokens;
+    j["chunks"] = c.chunks;
+    j["stored_bytes"] = c.text_bytes + c.segment_bytes;
     if (ctx.format == Format::kJson) {
       *ctx.out << DumpJson(j) << "\n";
     } else {
