@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "memory/internal/rocks.h"
 #include "memory/retention.h"
 #include "memory/synthetic.h"
+#include "memory/verify.h"
 
 namespace mneme::memory {
 namespace {
@@ -176,6 +178,38 @@ TEST_F(StoreTest, ConcurrentAppendersAcrossSessionsAndReaders) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
   for (const SessionInfo& s : sessions) EXPECT_EQ(*st->NextOrdinal(s.id), 25);
+}
+
+}  // namespace
+}  // namespace mneme::memory
+
+namespace mneme::memory {
+namespace {
+
+TEST_F(StoreTest, VerifyReportsDamageAndOrphans) {
+  auto st = OpenRw();
+  SessionInfo s = *st->CreateSession(SyntheticSession("s", 2, 2, 16));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(Add(*st, s, Doc(s, i)).ok());
+  auto clean = VerifyStore(*st);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->ok());
+  EXPECT_EQ(clean->segments, 8);
+  internal::Rocks& r = st->rocks();
+  // A text and a segment of a session that does not exist, a segment left under a live
+  // document's wrong layer, and a damaged segment of document 2.
+  ASSERT_TRUE(r.db->Put(r.SyncWrite(), r.text, TextKey(s.id + 1, 0), "foreign").ok());
+  ASSERT_TRUE(r.db->Put(r.SyncWrite(), r.segments, SegmentKeyBytes(s.id + 1, 0, 0), "foreign").ok());
+  std::string seg = *st->GetSegment(s.id, 2, s.layers[1]);
+  seg[seg.size() / 2] ^= 1;
+  ASSERT_TRUE(r.db->Put(r.SyncWrite(), r.segments, SegmentKeyBytes(s.id, 2, static_cast<uint32_t>(s.layers[1])), seg).ok());
+  auto report = VerifyStore(*st);
+  ASSERT_TRUE(report.ok());
+  std::string all;
+  for (const auto& p : report->problems) all += p.Describe() + "\n";
+  EXPECT_EQ(report->problems.size(), 3u) << all;
+  EXPECT_NE(all.find("text stored for no live document"), std::string::npos) << all;
+  EXPECT_NE(all.find("segment stored for no live document"), std::string::npos) << all;
+  EXPECT_NE(all.find("session 's' document 2 layer " + std::to_string(s.layers[1])), std::string::npos) << all;
 }
 
 }  // namespace

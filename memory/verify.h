@@ -2,7 +2,9 @@
 // checksums (VerifyFileChecksums), then every record: session and document records parse
 // under their keys, live documents' texts match their CRCs, every segment decodes under its
 // (model, session, document, layer) identity with the document's chunk count and the session's
-// KV shape, and tombstoned documents hold no bytes.
+// KV shape, and tombstoned documents hold no bytes. Texts and segments that belong to no live
+// document of a known session (orphans, e.g. from a WAL of another store) are reported too.
+// One sequential pass over each family.
 #ifndef MNEME_MEMORY_VERIFY_H_
 #define MNEME_MEMORY_VERIFY_H_
 
