@@ -38,6 +38,20 @@ TEST(Crc32cTest, KnownVectorsAndExtend) {
   EXPECT_EQ(Crc32cExtend(Crc32c(s.data(), 13), s.data() + 13, s.size() - 13), Crc32c(s.data(), s.size()));
 }
 
+TEST(Crc32cTest, HardwareAndPortablePathsAgree) {
+  std::mt19937 rng(7);
+  std::string buf(4099, '\0');
+  for (char& c : buf) c = static_cast<char>(rng());
+  for (size_t start : {0, 1, 3, 8}) {
+    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 1000, 4090}) {
+      const uint32_t seed = rng();
+      EXPECT_EQ(Crc32cExtend(seed, buf.data() + start, len), Crc32cExtendPortable(seed, buf.data() + start, len))
+          << start << "+" << len;
+    }
+  }
+  EXPECT_EQ(Crc32cExtendPortable(0, "123456789", 9), 0xE3069283u);
+}
+
 TEST(SegmentCodecTest, Bf16RoundTripIsExact) {
   const SegmentShape shape{5, 8, 128};
   Arrays a = RandomArrays(shape, 1, true);
