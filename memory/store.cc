@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_format.h"
+#include "common/file_util.h"
 #include "common/status.h"
 #include "memory/internal/rocks.h"
 
@@ -105,7 +106,13 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, 
   auto rocks = std::make_unique<Rocks>();
   rocks->data_dir = data_dir;
   MNEME_RETURN_IF_ERROR(internal::OpenRocks((fs::path(data_dir) / "db").string(), opts.read_only,
-                                            opts.create_if_missing, rocks.get()));
+                                            opts.create_if_missing, opts.env, rocks.get()));
+  if (!opts.read_only) {
+    // RocksDB fsyncs db/ itself, not the entries that make db/ (and a new data_dir) reachable.
+    const fs::path abs = fs::absolute(data_dir, ec);
+    MNEME_RETURN_IF_ERROR(SyncPath(abs.string()));
+    if (abs.has_parent_path()) MNEME_RETURN_IF_ERROR(SyncPath(abs.parent_path().string()));
+  }
   std::string value;
   rocksdb::Status s = rocks->db->Get(rocksdb::ReadOptions(), rocks->meta, StoreKey(), &value);
   if (s.IsNotFound()) {

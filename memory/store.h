@@ -23,11 +23,16 @@
 #include "absl/status/statusor.h"
 #include "memory/records.h"
 
+namespace rocksdb {
+class Env;
+}
+
 namespace mneme::memory {
 
 struct StoreOptions {
   bool read_only = false;
   bool create_if_missing = true;  // ignored when read_only
+  rocksdb::Env* env = nullptr;    // file system to use (fault-injection tests); null = the default
 };
 
 // One document as Append writes it: metadata, text and one encoded segment per routed layer

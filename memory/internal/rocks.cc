@@ -97,7 +97,7 @@ rocksdb::ColumnFamilyOptions CfOptions(std::string_view name) {
   return o;
 }
 
-absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, Rocks* out) {
+absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, rocksdb::Env* env, Rocks* out) {
   out->db_dir = db_dir;
   out->read_only = read_only;
   std::error_code ec;
@@ -119,6 +119,7 @@ absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, R
   rocksdb::DBOptions dbo = DbOptions();
   dbo.create_if_missing = create && !read_only;
   if (read_only) dbo.info_log = std::make_shared<DiscardLogger>();
+  if (env != nullptr) dbo.env = env;
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName, kMetaCf, kTextCf, kSegmentsCf};
   if (exists) {
     std::vector<std::string> found;

@@ -60,8 +60,9 @@ absl::Status ToAbsl(const rocksdb::Status& s, std::string_view what);
 rocksdb::DBOptions DbOptions();
 rocksdb::ColumnFamilyOptions CfOptions(std::string_view name);
 
-// Opens `db_dir` with the store's column families. read_only opens without the lock.
-absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, Rocks* out);
+// Opens `db_dir` with the store's column families. read_only opens without the lock; `env` null
+// means the default environment.
+absl::Status OpenRocks(const std::string& db_dir, bool read_only, bool create, rocksdb::Env* env, Rocks* out);
 
 }  // namespace mneme::memory::internal
 
