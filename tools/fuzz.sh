@@ -4,7 +4,7 @@
 # written). Exits 1 if any target crashes, leaks, times out or trips a sanitizer; its reproducer
 # is kept in <build>/fuzz-artifacts/<target>/.
 #   bash tools/fuzz.sh [--seconds N] [--target NAME]
-#   BUILD_DIR (default build-fuzz), JOBS (default 2), FUZZ_ARGS (extra libFuzzer flags).
+#   FUZZ_BUILD_DIR (default build-fuzz; not BUILD_DIR, which names the main build in tools/test.sh), JOBS (default 2), FUZZ_ARGS (extra libFuzzer flags).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -46,7 +46,7 @@ if ! command -v clang++ >/dev/null ||
 fi
 
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
-build="${BUILD_DIR:-build-fuzz}"
+build="${FUZZ_BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMNEME_FUZZ=ON -DMNEME_BUILD_TESTS=OFF -DMNEME_WITH_CUDA=OFF -DMNEME_WITH_MPI=OFF >/dev/null
 build_target=mneme_fuzzers
