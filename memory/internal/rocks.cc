@@ -64,6 +64,10 @@ rocksdb::DBOptions DbOptions() {
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   o.file_checksum_gen_factory = rocksdb::GetFileChecksumGenCrc32cFactory();
   o.track_and_verify_wals_in_manifest = true;
+  // The small meta/text families rarely fill a memtable, so without a cap they would pin every
+  // WAL (which also holds the segment values) until restart: disk use doubles and recovery
+  // replays it all. Past this size RocksDB flushes the families that hold the oldest WAL.
+  o.max_total_wal_size = 256ull << 20;
   o.max_background_jobs = 2;
   o.keep_log_file_num = 4;
   o.max_log_file_size = 4 << 20;
