@@ -81,6 +81,14 @@ class StoredSessionTest : public ::testing::Test {
     }
     return out;
   }
+  // Session "c" in bf16 with 48 documents, closed again; its selections for every question.
+  std::vector<std::vector<int64_t>> Bf16Selections() {
+    auto store = OpenStore();
+    Create(store.get(), "c");
+    auto s = OpenSession(store.get(), "c");
+    Fill(s.get(), 48);
+    return Selections(s.get());
+  }
   std::vector<std::vector<int32_t>> Answers(StoredSession* s, size_t n) {
     std::vector<std::vector<int32_t>> out;
     AskOptions ao;
@@ -158,14 +166,7 @@ double Agreement(const std::vector<std::vector<int64_t>>& a, const std::vector<s
 }
 
 TEST_F(StoredSessionTest, EightBitCodecsKeepTopKSets) {
-  std::vector<std::vector<int64_t>> bf16;
-  {
-    auto store = OpenStore();
-    Create(store.get(), "c");
-    auto s = OpenSession(store.get(), "c");
-    Fill(s.get(), 48);
-    bf16 = Selections(s.get());
-  }
+  const std::vector<std::vector<int64_t>> bf16 = Bf16Selections();
   ASSERT_GE(bf16.size(), 100u);
   for (memory::SegmentCodec codec : {memory::SegmentCodec::kInt8, memory::SegmentCodec::kFp8}) {
     auto store = OpenStore();
@@ -189,14 +190,7 @@ TEST_F(StoredSessionTest, EightBitCodecsKeepTopKSets) {
 // by one bf16 step, the least any re-rounding can do. On a fixture whose scores are this close,
 // no 8-bit codec can reach 99% agreement.
 TEST_F(StoredSessionTest, OneUlpOfBf16AlreadyChangesTopKSets) {
-  std::vector<std::vector<int64_t>> bf16;
-  {
-    auto store = OpenStore();
-    Create(store.get(), "c");
-    auto s = OpenSession(store.get(), "c");
-    Fill(s.get(), 48);
-    bf16 = Selections(s.get());
-  }
+  const std::vector<std::vector<int64_t>> bf16 = Bf16Selections();
   auto store = OpenStore();
   NudgeRoutingKeysOneUlp(store.get(), "c", 1);
   auto s = OpenSession(store.get(), "c");
