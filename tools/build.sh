@@ -9,6 +9,6 @@ bash tools/ci/install_deps.sh
 # ccache hits across clones in other folders (CI builds a fresh clone elsewhere).
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
 build="${BUILD_DIR:-build}"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+cmake -S . -B "$build" -G Ninja -DMNEME_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
   -DMNEME_FATAL_WARNINGS=ON -DMNEME_SANITIZE="${MNEME_SANITIZE:-}" ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$build" -j "${JOBS:-2}"
