@@ -4,6 +4,7 @@
 #include "engine/stored_session.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -26,7 +27,7 @@ class StoredSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = (fs::path(::testing::TempDir()) /
-            ("stored_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))).string();
+            ("stored_" + std::to_string(::getpid()) + "_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))).string();
     fs::remove_all(dir_);
     gen::ContractCorpusOptions o;
     o.num_documents = 48;

@@ -1,6 +1,7 @@
 #include "memory/compaction.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -17,7 +18,7 @@ class CompactionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = (fs::path(::testing::TempDir()) /
-            ("compact_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))).string();
+            ("compact_" + std::to_string(::getpid()) + "_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()))).string();
     fs::remove_all(dir_);
     store_ = std::move(*Store::Open(dir_, {}));
     session_ = *store_->CreateSession(SyntheticSession("s", 4, 2, 128));  // MSA-4B head_dim

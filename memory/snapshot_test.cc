@@ -1,6 +1,7 @@
 #include "memory/snapshot.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -17,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string TestDir(const std::string& tag) {
-  const std::string d = (fs::path(::testing::TempDir()) / ("snap_" + tag)).string();
+  const std::string d = (fs::path(::testing::TempDir()) / ("snap_" + std::to_string(::getpid()) + "_" + tag)).string();
   fs::remove_all(d);
   return d;
 }

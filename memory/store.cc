@@ -69,6 +69,26 @@ void AddTombstone(const Rocks& r, const SessionInfo& s, DocumentInfo d, rocksdb:
   }
 }
 
+// Builds a new store complete (column families and store record) in db.creating/ and renames it
+// to db/, so a crash during creation never leaves a half-made store at db/ (RocksDB creates the
+// column families after the database itself); the next creation removes db.creating/.
+absl::Status CreateStore(const std::string& data_dir, rocksdb::Env* env) {
+  namespace fs = std::filesystem;
+  const fs::path tmp = fs::path(data_dir) / "db.creating";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  {
+    Rocks r;
+    MNEME_RETURN_IF_ERROR(internal::OpenRocks(tmp.string(), /*read_only=*/false, /*create=*/true, env, &r));
+    MNEME_RETURN_IF_ERROR(ToAbsl(r.db->Put(r.SyncWrite(), r.meta, StoreKey(), EncodeStoreRecord(NowMs() / 1000)),
+                                 "writing the store record"));
+  }
+  MNEME_RETURN_IF_ERROR(SyncPath(tmp.string()));
+  fs::rename(tmp, fs::path(data_dir) / "db", ec);
+  if (ec) return absl::InternalError(absl::StrFormat("creating the store in %s: %s", data_dir, ec.message()));
+  return SyncPath(data_dir);
+}
+
 }  // namespace
 
 absl::Status ValidateSessionName(std::string_view name) {
@@ -103,10 +123,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, 
     fs::create_directories(data_dir, ec);
     if (ec) return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", data_dir, ec.message()));
   }
+  const fs::path db_dir = fs::path(data_dir) / "db";
+  if (!opts.read_only && opts.create_if_missing && !fs::exists(db_dir / "CURRENT", ec) &&
+      (!fs::exists(db_dir, ec) || fs::is_empty(db_dir, ec))) {
+    MNEME_RETURN_IF_ERROR(CreateStore(data_dir, opts.env));
+  }
   auto rocks = std::make_unique<Rocks>();
   rocks->data_dir = data_dir;
-  MNEME_RETURN_IF_ERROR(internal::OpenRocks((fs::path(data_dir) / "db").string(), opts.read_only,
-                                            opts.create_if_missing, opts.env, rocks.get()));
+  MNEME_RETURN_IF_ERROR(internal::OpenRocks(db_dir.string(), opts.read_only, /*create=*/false, opts.env, rocks.get()));
   if (!opts.read_only) {
     // RocksDB fsyncs db/ itself, not the entries that make db/ (and a new data_dir) reachable.
     const fs::path abs = fs::absolute(data_dir, ec);
@@ -116,21 +140,10 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& data_dir, 
   std::string value;
   rocksdb::Status s = rocks->db->Get(rocksdb::ReadOptions(), rocks->meta, StoreKey(), &value);
   if (s.IsNotFound()) {
-    // A new store, or one whose first write never completed: nothing else may be there.
-    std::unique_ptr<rocksdb::Iterator> it(rocks->db->NewIterator(rocksdb::ReadOptions(), rocks->meta));
-    it->SeekToFirst();
-    if (it->Valid()) return absl::DataLossError(data_dir + ": the store record is missing but the store holds data");
-    if (!it->status().ok()) return ToAbsl(it->status(), "reading " + data_dir);
-    if (!opts.read_only) {
-      const int64_t now = NowMs() / 1000;
-      MNEME_RETURN_IF_ERROR(ToAbsl(rocks->db->Put(rocks->SyncWrite(), rocks->meta, StoreKey(), EncodeStoreRecord(now)),
-                                   "writing the store record"));
-    }
-  } else if (!s.ok()) {
-    return ToAbsl(s, "reading the store record of " + data_dir);
-  } else {
-    MNEME_RETURN_IF_ERROR(Annotate(CheckStoreRecord(value), data_dir));
+    return absl::DataLossError(data_dir + ": the store record is missing (not a mneme store, or a damaged one)");
   }
+  if (!s.ok()) return ToAbsl(s, "reading the store record of " + data_dir);
+  MNEME_RETURN_IF_ERROR(Annotate(CheckStoreRecord(value), data_dir));
   return std::unique_ptr<Store>(new Store(std::move(rocks)));
 }
 

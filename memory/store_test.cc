@@ -1,6 +1,7 @@
 #include "memory/store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <deque>
 #include <filesystem>
@@ -20,7 +21,7 @@ class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = (fs::path(::testing::TempDir()) /
-            ("store_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())))
+            ("store_" + std::to_string(::getpid()) + "_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())))
                .string();
     fs::remove_all(dir_);
   }

@@ -7,6 +7,7 @@
 //   MNEME_POWER_SEED   seed (printed; random by default)
 //   MNEME_POWER_CYCLES cycles (default 100)
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -44,7 +45,7 @@ TEST(PowerLossTest, AcknowledgedAppendsSurvivePowerCuts) {
   const int cycles = static_cast<int>(EnvOr("MNEME_POWER_CYCLES", 100));
   std::printf("power-loss test: seed %llu, %d cycles\n", static_cast<unsigned long long>(seed), cycles);
   std::mt19937_64 rng(seed);
-  const std::string dir = (fs::path(::testing::TempDir()) / "power_loss").string();
+  const std::string dir = (fs::path(::testing::TempDir()) / ("power_loss_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   const std::vector<std::string> names = {"a", "b"};
   std::vector<Acks> acks(names.size());
