@@ -43,10 +43,21 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
 }
 
 // The components of a session, built directly so the test can drive the runner.
-class MsaFixtureTest : public ::testing::TestWithParam<std::string> {
+// Parameters: (fixture config, backend). The cuda instances skip, saying so, without a GPU; on a
+// GPU host they hold the CUDA backend to the same torch expectations as the CPU reference.
+class MsaFixtureTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
-    cfg_ = Expected()["configs"][GetParam()];
+    auto kind = kernels::ParseBackendKind(std::get<1>(GetParam()));
+    ASSERT_TRUE(kind.ok());
+    std::string why;
+    if (*kind == kernels::BackendKind::kCuda && !kernels::CudaAvailable(&why)) {
+      GTEST_SKIP() << why << "; run build/engine/mneme_engine_test on a GPU host (docs/gpu.md)";
+    }
+    auto be = kernels::CreateBackend(*kind);
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+    cfg_ = Expected()["configs"][std::get<0>(GetParam())];
     ASSERT_FALSE(cfg_.is_null());
     const std::string dir = "tests/fixtures/msa/" + cfg_["checkpoint"].get<std::string>();
     auto m = model::Qwen3Model::Load(dir, backend_.get());
@@ -123,7 +134,7 @@ class MsaFixtureTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(greedy, c["greedy_ids"].get<std::vector<int32_t>>());
   }
 
-  std::unique_ptr<kernels::Backend> backend_ = kernels::NewCpuBackend();
+  std::unique_ptr<kernels::Backend> backend_;
   json cfg_;
   std::unique_ptr<model::Qwen3Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tok_;
@@ -200,16 +211,32 @@ TEST_P(MsaRoundsFixtureTest, SecondRoundAndDeletionMatch) {
   CheckCase(cfg_["deletion"]);
 }
 
+std::string ParamName(const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+}
 INSTANTIATE_TEST_SUITE_P(TorchReference, MsaFixtureTest,
-                         ::testing::Values("msa_cos", "msa_dot", "qwen3_f32_training_free"));
-INSTANTIATE_TEST_SUITE_P(TorchReference, MsaRoundsFixtureTest, ::testing::Values("msa_cos"));
+                         ::testing::Combine(::testing::Values("msa_cos", "msa_dot", "qwen3_f32_training_free"),
+                                            ::testing::Values("cpu", "cuda")),
+                         ParamName);
+INSTANTIATE_TEST_SUITE_P(TorchReference, MsaRoundsFixtureTest,
+                         ::testing::Combine(::testing::Values("msa_cos"), ::testing::Values("cpu", "cuda")),
+                         ParamName);
 
-// The same memory through the embedded API: Route() must select what the reference selects.
-TEST(MemorySessionTest, RouteMatchesReferenceAndAppendIsRoutableAtOnce) {
+// The same memory through the embedded API: Route() must select what the reference selects, on
+// each backend (cuda skips, saying so, without a GPU).
+class MemorySessionTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (GetParam() == "cuda" && !kernels::CudaAvailable(&why)) GTEST_SKIP() << why;
+  }
+};
+
+TEST_P(MemorySessionTest, RouteMatchesReferenceAndAppendIsRoutableAtOnce) {
   const json& cfg = Expected()["configs"]["msa_cos"];
   SessionOptions opts;
   opts.model_dir = "tests/fixtures/msa/msa_cos";
-  opts.backend = kernels::BackendKind::kCpu;
+  opts.backend = *kernels::ParseBackendKind(GetParam());
   auto s = MemorySession::Open(opts);
   ASSERT_TRUE(s.ok()) << s.status();
   MemorySession& session = **s;
@@ -247,10 +274,10 @@ TEST(MemorySessionTest, RouteMatchesReferenceAndAppendIsRoutableAtOnce) {
     for (const auto& d : layer.docs) EXPECT_NE(d.ordinal, top) << "a deleted document routed";
 }
 
-TEST(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
+TEST_P(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
   SessionOptions opts;
   opts.model_dir = "tests/fixtures/msa/msa_cos";
-  opts.backend = kernels::BackendKind::kCpu;
+  opts.backend = *kernels::ParseBackendKind(GetParam());
   auto s = MemorySession::Open(opts);
   ASSERT_TRUE(s.ok()) << s.status();
   for (const auto& d : Expected()["documents"]) ASSERT_TRUE((*s)->Append(d["text"].get<std::string>()).ok());
@@ -272,6 +299,9 @@ TEST(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
   EXPECT_EQ(std::vector<int32_t>(a->rounds[0].new_ids.begin(), a->rounds[0].new_ids.begin() + 8), want);
   EXPECT_EQ(a->rounds[0].routing.size(), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, MemorySessionTest, ::testing::Values("cpu", "cuda"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace mneme

@@ -1,8 +1,11 @@
 #include <string>
 
+#include "absl/strings/str_format.h"
+
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/ops.h"
 #ifdef MNEME_WITH_CUDA
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_probe.h"
 #endif
 
@@ -15,19 +18,38 @@ absl::StatusOr<BackendKind> ParseBackendKind(const std::string& s) {
   return absl::InvalidArgumentError("unknown backend '" + s + "'; expected cpu, cuda or auto");
 }
 
+bool CudaAvailable(std::string* why) {
+#ifdef MNEME_WITH_CUDA
+  std::string error;
+  if (cuda::DeviceCount(&error) > 0) return true;
+  *why = "no CUDA device: " + error;
+  return false;
+#else
+  *why = "this build has no CUDA (MNEME_WITH_CUDA=OFF)";
+  return false;
+#endif
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
-  if (kind == BackendKind::kCpu || kind == BackendKind::kAuto) {
-    // TODO(#5): kAuto picks the CUDA backend once it implements the op interface.
-    return NewCpuBackend();
-  }
+  if (kind == BackendKind::kCpu) return NewCpuBackend();
 #ifdef MNEME_WITH_CUDA
   std::string error;
   if (cuda::DeviceCount(&error) == 0) {
+    if (kind == BackendKind::kAuto) return NewCpuBackend();
     return absl::UnavailableError("--backend cuda: no usable CUDA device (" + error + ")");
   }
-  return absl::UnimplementedError(
-      "--backend cuda: the CUDA op implementations are not built yet (issue #5); use cpu");
+  // auto with a GPU present but unusable (e.g. cuBLASLt missing) fails loudly rather than
+  // silently running a 100x slower CPU path.
+  auto be = NewCudaBackend(0);
+  if (!be.ok()) {
+    return absl::Status(be.status().code(),
+                        absl::StrFormat("--backend %s: a GPU is present but the CUDA backend failed: %s",
+                                        kind == BackendKind::kAuto ? "auto" : "cuda",
+                                        be.status().message()));
+  }
+  return be;
 #else
+  if (kind == BackendKind::kAuto) return NewCpuBackend();
   return absl::UnimplementedError("--backend cuda: this build has no CUDA (MNEME_WITH_CUDA=OFF)");
 #endif
 }

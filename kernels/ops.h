@@ -101,12 +101,14 @@ struct EmbeddingParams {
 //   doc_scores[d] = max over t < q_tokens and chunks c with chunk_doc[c] == d of q[t, :] · keys[c, :]
 // q holds the head-group-summed (and scaled) routing queries, keys the pooled routing keys with
 // the KV heads concatenated (width = num_kv_heads * head_dim). Documents with no chunk score
-// -inf. No [tokens x chunks] matrix is kept beyond one tile.
+// -inf. No [tokens x chunks] matrix is kept beyond one tile. All four arrays are backend memory;
+// the caller guarantees every chunk_doc entry lies in [0, num_docs) (MemoryIndex does), since a
+// device array cannot be checked from the host without a copy.
 struct RouteScoresParams {
   const float* q = nullptr;            // [q_tokens, width]
   const float* keys = nullptr;         // [chunks, width]
-  const int32_t* chunk_doc = nullptr;  // [chunks], host memory, each in [0, num_docs)
-  float* doc_scores = nullptr;         // [num_docs], host memory
+  const int32_t* chunk_doc = nullptr;  // [chunks], each in [0, num_docs)
+  float* doc_scores = nullptr;         // [num_docs]
   int64_t q_tokens = 0, chunks = 0, width = 0, num_docs = 0;
 };
 
@@ -114,12 +116,17 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // True when backend memory is ordinary host memory (cpu): callers may then pass host arrays
+  // straight to ops instead of mirroring them into backend memory.
+  virtual bool host_addressable() const = 0;
 
   // Allocates `bytes` (64-byte aligned). ResourceExhausted when memory runs out.
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) = 0;
   // Copies between host memory and backend memory (blocking).
   [[nodiscard]] virtual absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) = 0;
   [[nodiscard]] virtual absl::Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
+  // Copies within backend memory (stream-ordered; no host synchronisation needed).
+  [[nodiscard]] virtual absl::Status CopyOnDevice(void* dst, const void* src, size_t bytes) = 0;
   [[nodiscard]] virtual absl::Status Synchronize() = 0;
 
   [[nodiscard]] virtual absl::Status MatMul(const MatMulParams& p) = 0;
@@ -144,6 +151,10 @@ enum class BackendKind { kCpu, kCuda, kAuto };
 
 // Parses "cpu" | "cuda" | "auto".
 [[nodiscard]] absl::StatusOr<BackendKind> ParseBackendKind(const std::string& s);
+
+// True when this build has CUDA and a CUDA device is visible; otherwise false, with `*why`
+// saying which is missing. (Tests use it to skip GPU cases, loudly, only where no GPU exists.)
+bool CudaAvailable(std::string* why);
 
 // Creates a backend. kAuto picks CUDA when it is compiled in and a GPU is present, else CPU.
 // kCuda without a usable GPU: Unavailable (not compiled in: Unimplemented).

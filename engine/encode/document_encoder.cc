@@ -114,7 +114,9 @@ absl::StatusOr<memory::PooledDocument> DocumentEncoder::Encode(absl::Span<const 
       if (!w.router_k) return absl::InternalError(absl::StrFormat("layer %d has no router_k_proj", layer));
       MNEME_RETURN_IF_ERROR(be->MatMul({h, w.router_k->f32(), kr_rows_->f32(), t, width, c.hidden_size}));
       std::vector<double>& sums = kr_sums_[static_cast<size_t>(slot)];
-      const float* rows = kr_rows_->f32();
+      kr_host_.resize(static_cast<size_t>(t * width));
+      MNEME_RETURN_IF_ERROR(be->CopyToHost(kr_host_.data(), kr_rows_->data(), kr_host_.size() * sizeof(float)));
+      const float* rows = kr_host_.data();
       for (int64_t i = 0; i < t; ++i) {
         double* dst = sums.data() + ((kv.length + i) / pool) * width;
         for (int64_t j = 0; j < width; ++j) dst[j] += rows[i * width + j];

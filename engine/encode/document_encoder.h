@@ -54,6 +54,7 @@ class DocumentEncoder {
   std::unique_ptr<kernels::DeviceMemory> x_, kr_rows_;
   std::vector<int32_t> positions_;
   std::vector<std::vector<double>> kr_sums_;  // per slot [chunks * kv_width] (router-key sums)
+  std::vector<float> kr_host_;                // one batch of router-key rows, on the host
 };
 
 // Rounds every value to the nearest bf16 (what the memory stores).

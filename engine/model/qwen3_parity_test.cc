@@ -37,17 +37,27 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
   return max_err / max_ref;
 }
 
-class Qwen3ParityTest : public ::testing::TestWithParam<std::string> {
+// Parameters: (fixture model, backend); the cuda instances skip, saying so, without a GPU.
+class Qwen3ParityTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
-    dir_ = std::string(kFixtures) + "/" + GetParam();
+    auto kind = kernels::ParseBackendKind(std::get<1>(GetParam()));
+    ASSERT_TRUE(kind.ok());
+    std::string why;
+    if (*kind == kernels::BackendKind::kCuda && !kernels::CudaAvailable(&why)) {
+      GTEST_SKIP() << why << "; run build/engine/model/mneme_model_test on a GPU host (docs/gpu.md)";
+    }
+    auto be = kernels::CreateBackend(*kind);
+    ASSERT_TRUE(be.ok()) << be.status();
+    backend_ = std::move(*be);
+    dir_ = std::string(kFixtures) + "/" + std::get<0>(GetParam());
     auto m = Qwen3Model::Load(dir_, backend_.get());
     ASSERT_TRUE(m.ok()) << m.status();
     model_ = std::move(*m);
-    cases_ = Expected()["models"][GetParam()];
+    cases_ = Expected()["models"][std::get<0>(GetParam())];
     ASSERT_FALSE(cases_.empty());
   }
-  std::unique_ptr<kernels::Backend> backend_ = kernels::NewCpuBackend();
+  std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<Qwen3Model> model_;
   std::string dir_;
   nlohmann::json cases_;
@@ -92,7 +102,11 @@ TEST_P(Qwen3ParityTest, GreedyContinuationMatchesHf) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HfFixtures, Qwen3ParityTest,
-                         ::testing::Values("qwen3_f32", "qwen3_bf16_sharded"));
+                         ::testing::Combine(::testing::Values("qwen3_f32", "qwen3_bf16_sharded"),
+                                            ::testing::Values("cpu", "cuda")),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+                         });
 
 TEST(Qwen3RunnerTest, RejectsOverflowAndBadIds) {
   auto backend = kernels::NewCpuBackend();

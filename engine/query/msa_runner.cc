@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<MsaRunner>> MsaRunner::Create(const model::Qwen3M
   r->kv_length_.assign(layers, 0);
   MNEME_ASSIGN_OR_RETURN(r->logits_, model->backend()->Allocate(
                                          static_cast<size_t>(model->config().vocab_size) * sizeof(float)));
+  r->mirror_ = std::make_unique<RoutingMirror>(model->backend(), index);
   return r;
 }
 
@@ -43,11 +44,8 @@ absl::Status MsaRunner::GrowKv(size_t layer, int64_t rows) {
   MNEME_ASSIGN_OR_RETURN(auto k, be->Allocate(bytes));
   MNEME_ASSIGN_OR_RETURN(auto v, be->Allocate(bytes));
   if (used > 0) {  // keep the rows already computed (growth only happens on rare long injections)
-    std::vector<float> host(used / sizeof(float));
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(host.data(), k_[layer]->data(), used));
-    MNEME_RETURN_IF_ERROR(be->CopyToDevice(k->data(), host.data(), used));
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(host.data(), v_[layer]->data(), used));
-    MNEME_RETURN_IF_ERROR(be->CopyToDevice(v->data(), host.data(), used));
+    MNEME_RETURN_IF_ERROR(be->CopyOnDevice(k->data(), k_[layer]->data(), used));
+    MNEME_RETURN_IF_ERROR(be->CopyOnDevice(v->data(), v_[layer]->data(), used));
   }
   k_[layer] = std::move(k);
   v_[layer] = std::move(v);
@@ -91,27 +89,36 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
   const int64_t hidden = c.hidden_size, q_width = int64_t{c.num_attention_heads} * c.head_dim;
   const int64_t width = int64_t{c.num_key_value_heads} * c.head_dim;
   const int64_t r = static_cast<int64_t>(routing_rows_.size());
-  // Gather the routing tokens' normed hidden states and project them to routing queries.
-  h_rows_.resize(static_cast<size_t>(r * hidden));
-  q_rows_.resize(static_cast<size_t>(r * q_width));
+  // Gather the routing tokens' normed hidden states (in backend memory) and project them to
+  // routing queries, which come back to the host for the per-head normalisation and group sum.
+  if (!h_rows_ || h_rows_->size_bytes() < static_cast<size_t>(r * hidden) * sizeof(float)) {
+    h_rows_.reset();
+    MNEME_ASSIGN_OR_RETURN(h_rows_, be->Allocate(static_cast<size_t>(r * hidden) * sizeof(float)));
+  }
+  if (!q_rows_ || q_rows_->size_bytes() < static_cast<size_t>(r * q_width) * sizeof(float)) {
+    q_rows_.reset();
+    MNEME_ASSIGN_OR_RETURN(q_rows_, be->Allocate(static_cast<size_t>(r * q_width) * sizeof(float)));
+  }
   std::vector<int32_t> pos(static_cast<size_t>(r));
   for (int64_t i = 0; i < r; ++i) {
     const int64_t row = routing_rows_[static_cast<size_t>(i)];
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(h_rows_.data() + i * hidden, h + row * hidden,
-                                         static_cast<size_t>(hidden) * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(be->CopyOnDevice(h_rows_->f32() + i * hidden, h + row * hidden,
+                                           static_cast<size_t>(hidden) * sizeof(float)));
     pos[static_cast<size_t>(i)] = positions_[static_cast<size_t>(row)];
   }
   if (settings_->training_free) {
-    MNEME_RETURN_IF_ERROR(block_->AttentionQueries(layer, h_rows_.data(), r, pos.data(), q_rows_.data()));
+    MNEME_RETURN_IF_ERROR(block_->AttentionQueries(layer, h_rows_->f32(), r, pos.data(), q_rows_->f32()));
   } else {
     const model::Qwen3LayerWeights& w = model_->layer(layer);
     if (!w.router_q) return absl::InternalError(absl::StrFormat("layer %d has no router_q_proj", layer));
-    MNEME_RETURN_IF_ERROR(be->MatMul({h_rows_.data(), w.router_q->f32(), q_rows_.data(), r, q_width, hidden}));
+    MNEME_RETURN_IF_ERROR(be->MatMul({h_rows_->f32(), w.router_q->f32(), q_rows_->f32(), r, q_width, hidden}));
   }
+  q_host_.resize(static_cast<size_t>(r * q_width));
+  MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q_rows_->data(), q_host_.size() * sizeof(float)));
   RouteShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, settings_->cosine,
                    settings_->top_k};
   MNEME_ASSIGN_OR_RETURN(std::vector<ScoredDoc> docs,
-                         RouteLayer(be, *index_, slot, q_rows_.data(), r, shape));
+                         RouteLayer(mirror_.get(), slot, q_host_.data(), r, shape));
   // Append the selected documents' pooled K/V after the template, in ascending ordinal order.
   std::vector<int64_t> order;
   for (const ScoredDoc& d : docs) order.push_back(d.ordinal);

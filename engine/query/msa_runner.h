@@ -17,6 +17,7 @@
 #include "engine/model/msa_settings.h"
 #include "engine/model/qwen3_block.h"
 #include "engine/query/router.h"
+#include "engine/query/routing_mirror.h"
 #include "memory/memory_index.h"
 
 namespace mneme::query {
@@ -71,7 +72,9 @@ class MsaRunner {
   int32_t next_position_ = 0;
   std::vector<int64_t> routing_rows_;
   std::vector<LayerRouting> routing_;
-  std::vector<float> h_rows_, q_rows_;  // routing scratch (host)
+  std::unique_ptr<RoutingMirror> mirror_;                    // routing keys in backend memory
+  std::unique_ptr<kernels::DeviceMemory> h_rows_, q_rows_;  // routing scratch (backend memory)
+  std::vector<float> q_host_;                               // routing queries (host)
 };
 
 }  // namespace mneme::query

@@ -35,10 +35,9 @@ std::vector<ScoredDoc> TopKDocuments(const memory::MemoryIndex& index,
   return all;
 }
 
-absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(kernels::Backend* backend,
-                                                  const memory::MemoryIndex& index, int slot,
-                                                  const float* q, int64_t t,
-                                                  const RouteShape& shape) {
+absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(RoutingMirror* mirror, int slot, const float* q,
+                                                  int64_t t, const RouteShape& shape) {
+  const memory::MemoryIndex& index = mirror->index();
   if (t < 1) return absl::InvalidArgumentError("routing needs at least one routing token");
   const int64_t group = shape.heads / shape.kv_heads, d = shape.head_dim;
   const int64_t width = shape.kv_heads * d;
@@ -52,13 +51,8 @@ absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(kernels::Backend* backend,
       for (int64_t j = 0; j < d; ++j) dst[j] += scale * qh[j];
     }
   }
-  std::vector<float> doc_scores(static_cast<size_t>(index.num_documents()));
-  if (index.total_chunks() > 0) {
-    MNEME_RETURN_IF_ERROR(backend->RouteScores({q_sum.data(), index.routing_keys(slot),
-                                                index.chunk_doc(), doc_scores.data(), t,
-                                                index.total_chunks(), width,
-                                                index.num_documents()}));
-  }
+  std::vector<float> doc_scores;
+  MNEME_RETURN_IF_ERROR(mirror->Score(slot, q_sum.data(), t, &doc_scores));
   return TopKDocuments(index, doc_scores, shape.top_k);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/query/routing_mirror.h"
 #include "kernels/ops.h"
 #include "memory/memory_index.h"
 
@@ -29,12 +30,12 @@ struct RouteShape {
   int top_k;
 };
 
-// Selects up to top_k live documents of `index` for routed-layer `slot`, by descending score,
-// ties to the lower ordinal. `q` is [t, heads, head_dim] host memory (routing tokens only).
-// Returns fewer than top_k when fewer documents are live. InvalidArgument for t < 1.
-[[nodiscard]] absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(kernels::Backend* backend,
-                                                                const memory::MemoryIndex& index,
-                                                                int slot, const float* q, int64_t t,
+// Selects up to top_k live documents of the mirror's index for routed-layer `slot`, by descending score,
+// ties to the lower ordinal. `q` is [t, heads, head_dim] host memory (routing tokens only); the
+// scores are computed on `mirror`'s backend. Returns fewer than top_k when fewer documents are
+// live. InvalidArgument for t < 1.
+[[nodiscard]] absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(RoutingMirror* mirror, int slot,
+                                                                const float* q, int64_t t,
                                                                 const RouteShape& shape);
 
 // The literal formula (per head, per token, per chunk), O(t * heads * chunks * head_dim).

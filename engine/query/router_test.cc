@@ -9,6 +9,38 @@
 namespace mneme::query {
 namespace {
 
+// The CPU backend presented as if its memory were not host-addressable (like a GPU's), so the
+// mirror's upload path (incremental sync, growth, identity change) runs on a machine without a
+// GPU. Memory is still host memory underneath, which is what lets the test read it.
+class OpaqueCpuBackend final : public kernels::Backend {
+ public:
+  std::string name() const override { return "opaque-cpu"; }
+  bool host_addressable() const override { return false; }
+  absl::StatusOr<std::unique_ptr<kernels::DeviceMemory>> Allocate(size_t b) override {
+    ++allocations;
+    return cpu_->Allocate(b);
+  }
+  absl::Status CopyToDevice(void* d, const void* s, size_t b) override {
+    uploaded += b;
+    return cpu_->CopyToDevice(d, s, b);
+  }
+  absl::Status CopyToHost(void* d, const void* s, size_t b) override { return cpu_->CopyToHost(d, s, b); }
+  absl::Status CopyOnDevice(void* d, const void* s, size_t b) override { return cpu_->CopyOnDevice(d, s, b); }
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+  absl::Status MatMul(const kernels::MatMulParams& p) override { return cpu_->MatMul(p); }
+  absl::Status RmsNorm(const kernels::RmsNormParams& p) override { return cpu_->RmsNorm(p); }
+  absl::Status Rope(const kernels::RopeParams& p) override { return cpu_->Rope(p); }
+  absl::Status Attention(const kernels::AttentionParams& p) override { return cpu_->Attention(p); }
+  absl::Status SwiGlu(const kernels::SwiGluParams& p) override { return cpu_->SwiGlu(p); }
+  absl::Status Embedding(const kernels::EmbeddingParams& p) override { return cpu_->Embedding(p); }
+  absl::Status RouteScores(const kernels::RouteScoresParams& p) override { return cpu_->RouteScores(p); }
+  size_t uploaded = 0;
+  int allocations = 0;
+
+ private:
+  std::unique_ptr<kernels::Backend> cpu_ = kernels::NewCpuBackend();
+};
+
 memory::MemoryIndex RandomIndex(int docs, int64_t width, uint32_t seed, bool normalize, int64_t d) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g;
@@ -39,12 +71,13 @@ TEST(RouterTest, GqaSummedEqualsNaiveForBothSimilarities) {
   for (bool cosine : {false, true}) {
     const int64_t hq = 8, hkv = 2, d = 16, t = 5;
     memory::MemoryIndex index = RandomIndex(300, hkv * d, cosine ? 1 : 2, cosine, d);
+    RoutingMirror mirror(be.get(), &index);
     std::mt19937 rng(3);
     std::normal_distribution<float> g;
     std::vector<float> q(static_cast<size_t>(t * hq * d));
     for (float& x : q) x = g(rng);
     RouteShape shape{hq, hkv, d, cosine, 16};
-    auto fast = RouteLayer(be.get(), index, 0, q.data(), t, shape);
+    auto fast = RouteLayer(&mirror, 0, q.data(), t, shape);
     ASSERT_TRUE(fast.ok());
     auto naive = RouteLayerNaive(index, 0, q.data(), t, shape);
     ASSERT_EQ(fast->size(), 16u);
@@ -59,6 +92,7 @@ TEST(RouterTest, GqaSummedEqualsNaiveForBothSimilarities) {
 TEST(RouterTest, TiesGoToLowerOrdinalAndDeletedNeverRoute) {
   auto be = kernels::NewCpuBackend();
   memory::MemoryIndex index(1, 4);
+  RoutingMirror mirror(be.get(), &index);
   for (int i = 0; i < 5; ++i) {  // documents 1 and 3 identical to 0: equal scores
     memory::PooledDocument doc;
     doc.num_chunks = 1;
@@ -69,18 +103,64 @@ TEST(RouterTest, TiesGoToLowerOrdinalAndDeletedNeverRoute) {
   }
   std::vector<float> q = {1, 1, 1, 1};  // one token, one head, one kv head, d = 4
   RouteShape shape{1, 1, 4, false, 2};
-  auto top = RouteLayer(be.get(), index, 0, q.data(), 1, shape);
+  auto top = RouteLayer(&mirror, 0, q.data(), 1, shape);
   ASSERT_TRUE(top.ok());
   ASSERT_EQ(top->size(), 2u);
   EXPECT_EQ((*top)[0].ordinal, 0);
   EXPECT_EQ((*top)[1].ordinal, 1);
   ASSERT_TRUE(index.Delete(0).ok());
-  top = RouteLayer(be.get(), index, 0, q.data(), 1, shape);
+  top = RouteLayer(&mirror, 0, q.data(), 1, shape);
   EXPECT_EQ((*top)[0].ordinal, 1);
   EXPECT_EQ((*top)[1].ordinal, 3);
   shape.top_k = 10;  // more than live: all 4 live documents
-  top = RouteLayer(be.get(), index, 0, q.data(), 1, shape);
+  top = RouteLayer(&mirror, 0, q.data(), 1, shape);
   EXPECT_EQ(top->size(), 4u);
+}
+
+// Through the mirror, routing equals the direct path after every append, including appends that
+// outgrow the mirror's capacity, and only new chunks are uploaded between queries.
+TEST(RouterTest, MirrorFollowsAppendsAndUploadsOnlyNewChunks) {
+  OpaqueCpuBackend opaque;
+  auto cpu = kernels::NewCpuBackend();
+  const int64_t hq = 4, hkv = 2, d = 8, width = hkv * d;
+  memory::MemoryIndex index = RandomIndex(10, width, 5, false, d);
+  RoutingMirror mirrored(&opaque, &index), direct(cpu.get(), &index);
+  memory::MemoryIndex more = RandomIndex(400, width, 6, false, d);  // source of later documents
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  std::vector<float> q(static_cast<size_t>(2 * hq * d));
+  for (float& x : q) x = g(rng);
+  RouteShape shape{hq, hkv, d, false, 5};
+  int64_t next = 0;
+  for (int round = 0; round < 6; ++round) {
+    const size_t before = opaque.uploaded;
+    auto a = RouteLayer(&mirrored, 0, q.data(), 2, shape);
+    auto b = RouteLayer(&direct, 0, q.data(), 2, shape);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].ordinal, (*b)[i].ordinal) << round;
+    EXPECT_EQ(mirrored.synced_chunks(), index.total_chunks());
+    if (round > 0 && round != 4) {  // round 4 follows the growth: everything is re-uploaded
+      // Uploads: the new chunks' keys and owners plus this query's summed q, nothing more.
+      const size_t q_bytes = 2 * width * sizeof(float);
+      EXPECT_LE(opaque.uploaded - before, size_t(3 * 7) * (width * sizeof(float) + sizeof(int32_t)) + q_bytes);
+    }
+    // Append 3 documents copied from `more` (round 3 appends 300, past the first 1024-chunk capacity: the buffers must grow).
+    for (int i = 0; i < (round == 3 ? 300 : 3); ++i, ++next) {
+      memory::PooledDocument doc;
+      doc.num_chunks = more.num_chunks(next);
+      doc.num_tokens = more.num_tokens(next);
+      const size_t n = static_cast<size_t>(doc.num_chunks * width);
+      const float* kr = more.routing_keys(0) + more.chunk_begin(next) * width;
+      doc.kr = {std::vector<float>(kr, kr + n)};
+      doc.k = doc.kr;
+      doc.v = doc.kr;
+      ASSERT_TRUE(index.Append(std::move(doc), "more").ok());
+    }
+  }
+  // Growth happened (round 3) but not per query: a handful of allocations in all.
+  EXPECT_GT(mirrored.synced_chunks(), 1024);
+  EXPECT_LE(opaque.allocations, 10);
 }
 
 }  // namespace

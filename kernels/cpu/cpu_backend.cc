@@ -32,6 +32,7 @@ class CpuBackend final : public Backend {
   CpuBackend() : max_threads_(openblas_get_num_threads()), threads_(max_threads_) {}
 
   std::string name() const override { return "cpu"; }
+  bool host_addressable() const override { return true; }
 
   absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) override {
     const size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
@@ -47,6 +48,10 @@ class CpuBackend final : public Backend {
   }
   absl::Status CopyToHost(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status CopyOnDevice(void* dst, const void* src, size_t bytes) override {
+    std::memmove(dst, src, bytes);
     return absl::OkStatus();
   }
   absl::Status Synchronize() override { return absl::OkStatus(); }

@@ -1,0 +1,162 @@
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "kernels/cuda/cublaslt.h"
+#include "kernels/cuda/launch.h"
+
+namespace mneme::kernels {
+namespace {
+
+absl::Status CudaCheck(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return absl::OkStatus();
+  if (e == cudaErrorMemoryAllocation) {
+    return absl::ResourceExhaustedError(absl::StrFormat("cuda %s: %s", what, cudaGetErrorString(e)));
+  }
+  return absl::InternalError(absl::StrFormat("cuda %s: %s", what, cudaGetErrorString(e)));
+}
+
+class CudaMemory final : public DeviceMemory {
+ public:
+  CudaMemory(void* p, size_t n) : p_(p), n_(n) {}
+  ~CudaMemory() override { cudaFree(p_); }
+  void* data() override { return p_; }
+  size_t size_bytes() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  static absl::StatusOr<std::unique_ptr<Backend>> Create(int device) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || device < 0 || device >= count) {
+      cudaGetLastError();  // clear the sticky "no device" error
+      return absl::UnavailableError(absl::StrFormat("no CUDA device %d (%d present)", device, count));
+    }
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(device), "cudaSetDevice"));
+    std::unique_ptr<CudaBackend> be(new CudaBackend(device));
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamCreateWithFlags(&be->stream_, cudaStreamNonBlocking), "stream"));
+    MNEME_ASSIGN_OR_RETURN(be->gemm_, cuda::CublasLtGemm::Create(size_t{32} << 20));
+    cudaDeviceProp prop{};
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaGetDeviceProperties(&prop, device), "properties"));
+    be->device_name_ = prop.name;
+    return std::unique_ptr<Backend>(std::move(be));
+  }
+
+  ~CudaBackend() override {
+    if (stream_) {
+      cudaStreamSynchronize(stream_);
+      cudaStreamDestroy(stream_);
+    }
+    if (staging_) cudaFree(staging_);
+  }
+
+  std::string name() const override { return "cuda"; }
+  bool host_addressable() const override { return false; }
+
+  absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "cuda (%s): cannot allocate %d bytes: %s", device_name_, bytes, cudaGetErrorString(e)));
+    }
+    return std::unique_ptr<DeviceMemory>(new CudaMemory(p, bytes));
+  }
+  absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to device"));
+    return CudaCheck(cudaStreamSynchronize(stream_), "copy to device");
+  }
+  absl::Status CopyToHost(void* dst, const void* src, size_t bytes) override {
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_), "copy to host"));
+    return CudaCheck(cudaStreamSynchronize(stream_), "copy to host");
+  }
+  absl::Status CopyOnDevice(void* dst, const void* src, size_t bytes) override {
+    return CudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_), "copy on device");
+  }
+  absl::Status Synchronize() override { return CudaCheck(cudaStreamSynchronize(stream_), "synchronize"); }
+
+  absl::Status MatMul(const MatMulParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return gemm_->Run(p.x, p.w, p.y, p.m, p.n, p.k, p.ldy == 0 ? p.n : p.ldy, p.accumulate, stream_);
+  }
+  absl::Status RmsNorm(const RmsNormParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchRmsNorm<float>(p.x, p.weight, p.y, p.rows, p.dim, p.eps, stream_), "RmsNorm");
+  }
+  absl::Status Rope(const RopeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    MNEME_ASSIGN_OR_RETURN(const int32_t* pos, Stage(p.positions, p.tokens));
+    return CudaCheck(cuda::LaunchRope<float>(p.x, pos, p.tokens, p.heads, p.head_dim, p.theta, stream_), "Rope");
+  }
+  absl::Status Attention(const AttentionParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    if (p.head_dim > 256) {
+      return absl::UnimplementedError(absl::StrFormat("cuda Attention: head_dim %d > 256", p.head_dim));
+    }
+    cuda::AttentionArgs a{p.q, p.k, p.v, p.out, p.q_tokens, p.kv_len, p.q_offset,
+                          static_cast<int>(p.num_heads), static_cast<int>(p.num_kv_heads),
+                          static_cast<int>(p.head_dim), p.scale, p.causal};
+    return CudaCheck(cuda::LaunchAttention(a, stream_), "Attention");
+  }
+  absl::Status SwiGlu(const SwiGluParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchSwiGlu<float>(p.gate_up, p.out, p.tokens, p.inter, stream_), "SwiGlu");
+  }
+  absl::Status Embedding(const EmbeddingParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));  // checks the ids on the host before they move
+    MNEME_ASSIGN_OR_RETURN(const int32_t* ids, Stage(p.ids, p.tokens));
+    return CudaCheck(cuda::LaunchEmbedding<float>(p.table, ids, p.out, p.tokens, p.dim, stream_), "Embedding");
+  }
+  absl::Status RouteScores(const RouteScoresParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchRouteScores(p.q, p.keys, p.chunk_doc, p.doc_scores, p.q_tokens,
+                                             p.chunks, p.width, p.num_docs, stream_), "RouteScores");
+  }
+
+ private:
+  explicit CudaBackend(int device) : device_(device) {}
+
+  // Copies `n` host int32 values (token ids, positions) into the device staging area and returns
+  // its address. The area only grows (to the largest batch seen), and the copy is stream-ordered
+  // behind the previous op that read it, so no allocation happens per call in steady state.
+  absl::StatusOr<const int32_t*> Stage(const int32_t* host, int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * sizeof(int32_t);
+    if (bytes > staging_bytes_) {
+      MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(stream_), "staging"));
+      if (staging_) cudaFree(staging_);
+      staging_ = nullptr;
+      staging_bytes_ = 0;
+      MNEME_RETURN_IF_ERROR(CudaCheck(cudaMalloc(&staging_, bytes), "staging"));
+      staging_bytes_ = bytes;
+    }
+    // From pageable memory the copy is staged by the driver before the call returns, so the
+    // caller may reuse `host` at once.
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(staging_, host, bytes, cudaMemcpyHostToDevice, stream_), "staging"));
+    return static_cast<const int32_t*>(staging_);
+  }
+
+  const int device_;
+  std::string device_name_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  void* staging_ = nullptr;
+  size_t staging_bytes_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(int device) {
+  return CudaBackend::Create(device);
+}
+
+}  // namespace mneme::kernels

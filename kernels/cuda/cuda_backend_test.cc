@@ -1,0 +1,290 @@
+// Parity harness: every op runs the same random cases on the CPU reference and on the CUDA
+// backend. Sizes include 1, primes and non-powers of two; device outputs are poisoned with NaN
+// first, so an element the kernel fails to write shows up; tolerances are per op (fp32 both
+// sides, different summation orders). Skips, saying so, on a machine without a CUDA device.
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <climits>
+#include <numeric>
+
+#include "common/half.h"
+#include "gtest/gtest.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cuda/cuda_probe.h"
+#include "kernels/cuda/launch.h"
+
+namespace mneme::kernels {
+namespace {
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Largest |got - want| over the largest |want|; fails on NaN/inf in `got` (poison left over).
+double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
+  EXPECT_EQ(got.size(), want.size());
+  double max_ref = 0, max_err = 0;
+  for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
+    if (!std::isfinite(got[i]) && std::isfinite(want[i])) {
+      ADD_FAILURE() << "non-finite device output at " << i << " (unwritten or NaN)";
+      return 1.0;
+    }
+    if (std::isinf(want[i]) && got[i] == want[i]) continue;
+    max_ref = std::max(max_ref, std::abs(double(want[i])));
+    max_err = std::max(max_err, std::abs(double(got[i]) - want[i]));
+  }
+  EXPECT_GT(max_ref, 0.0) << "reference output is all zeros: the case checks nothing";
+  return max_err / std::max(max_ref, 1e-30);
+}
+
+class CudaParityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    if (cuda::DeviceCount(&error) == 0) {
+      GTEST_SKIP() << "no CUDA device (" << error << "); run build/kernels/mneme_kernels_test on a "
+                   << "GPU host to check CUDA against the CPU reference (docs/gpu.md)";
+    }
+    auto be = NewCudaBackend(0);
+    ASSERT_TRUE(be.ok()) << be.status();
+    gpu_ = std::move(*be);
+  }
+  // Device copy of `v` (the returned memory stays alive with the test).
+  template <typename T>
+  T* Up(const std::vector<T>& v) {
+    auto m = gpu_->Allocate(v.size() * sizeof(T));
+    EXPECT_TRUE(m.ok()) << m.status();
+    EXPECT_TRUE(gpu_->CopyToDevice((*m)->data(), v.data(), v.size() * sizeof(T)).ok());
+    T* p = static_cast<T*>((*m)->data());
+    keep_.push_back(std::move(*m));
+    return p;
+  }
+  // A device buffer of n floats filled with NaN.
+  float* Poisoned(size_t n) { return Up(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())); }
+  std::vector<float> Down(const float* d, size_t n) {
+    std::vector<float> h(n);
+    EXPECT_TRUE(gpu_->Synchronize().ok());
+    EXPECT_TRUE(gpu_->CopyToHost(h.data(), d, n * sizeof(float)).ok());
+    return h;
+  }
+
+  std::unique_ptr<Backend> cpu_ = NewCpuBackend();
+  std::unique_ptr<Backend> gpu_;
+  std::vector<std::unique_ptr<DeviceMemory>> keep_;
+};
+
+TEST_F(CudaParityTest, MatMul) {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 29, 64}, {7, 13, 5}, {33, 17, 64}, {3, 100, 37},
+                         {127, 1031, 257}, {1, 4096, 2560}}) {
+    for (bool acc : {false, true}) {
+      auto x = Random(size_t(m) * k, 1), w = Random(size_t(n) * k, 2), y0 = Random(size_t(m) * n, 3);
+      std::vector<float> want = y0;
+      ASSERT_TRUE(cpu_->MatMul({x.data(), w.data(), want.data(), m, n, k, 0, acc}).ok());
+      float* y = acc ? Up(y0) : Poisoned(y0.size());
+      ASSERT_TRUE(gpu_->MatMul({Up(x), Up(w), y, m, n, k, 0, acc}).ok());
+      EXPECT_LT(RelErr(Down(y, y0.size()), want), 2e-5) << m << "x" << n << "x" << k << " acc=" << acc;
+    }
+  }
+  // A strided output (ldy > n) leaves the gap columns untouched.
+  const int m = 5, n = 7, k = 11, ldy = 10;
+  auto x = Random(m * k, 4), w = Random(n * k, 5);
+  std::vector<float> want(m * ldy, 3.0f);
+  ASSERT_TRUE(cpu_->MatMul({x.data(), w.data(), want.data(), m, n, k, ldy}).ok());
+  float* y = Up(std::vector<float>(m * ldy, 3.0f));
+  ASSERT_TRUE(gpu_->MatMul({Up(x), Up(w), y, m, n, k, ldy}).ok());
+  EXPECT_LT(RelErr(Down(y, m * ldy), want), 2e-5);
+}
+
+TEST_F(CudaParityTest, RmsNormIncludingInPlace) {
+  for (auto [rows, dim] : {std::pair{1, 1}, {5, 37}, {3, 2560}, {129, 128}, {2, 5120}}) {
+    auto x = Random(size_t(rows) * dim, 6, 3.0f), w = Random(dim, 7);
+    std::vector<float> want(x.size());
+    ASSERT_TRUE(cpu_->RmsNorm({x.data(), w.data(), want.data(), rows, dim, 1e-6f}).ok());
+    float* dx = Up(x);
+    float* dw = Up(w);
+    float* y = Poisoned(x.size());
+    ASSERT_TRUE(gpu_->RmsNorm({dx, dw, y, rows, dim, 1e-6f}).ok());
+    EXPECT_LT(RelErr(Down(y, x.size()), want), 2e-6) << rows << "x" << dim;
+    ASSERT_TRUE(gpu_->RmsNorm({dx, dw, dx, rows, dim, 1e-6f}).ok());
+    EXPECT_LT(RelErr(Down(dx, x.size()), want), 2e-6) << "in place " << rows << "x" << dim;
+  }
+}
+
+TEST_F(CudaParityTest, Rope) {
+  for (auto [tokens, heads, d] : {std::tuple{1, 1, 2}, {3, 2, 10}, {17, 8, 128}, {5, 3, 64}}) {
+    auto x = Random(size_t(tokens) * heads * d, 8);
+    std::vector<int32_t> pos(tokens);
+    for (int t = 0; t < tokens; ++t) pos[t] = t * 977 + 3;  // far positions stress the angles
+    std::vector<float> want = x;
+    ASSERT_TRUE(cpu_->Rope({want.data(), pos.data(), tokens, heads, d, 1000000.0}).ok());
+    float* dx = Up(x);
+    ASSERT_TRUE(gpu_->Rope({dx, pos.data(), tokens, heads, d, 1000000.0}).ok());
+    EXPECT_LT(RelErr(Down(dx, x.size()), want), 1e-5) << tokens << "x" << heads << "x" << d;
+  }
+}
+
+TEST_F(CudaParityTest, AttentionCausalBidirectionalAndGqa) {
+  struct Case { int q_tokens, kv_len, q_offset, heads, kv_heads, d; bool causal; };
+  for (const Case c : {Case{1, 1, 0, 1, 1, 16, true}, Case{7, 7, 0, 4, 2, 16, true},
+                       Case{5, 12, 7, 6, 2, 64, true}, Case{5, 12, 7, 6, 2, 64, false},
+                       Case{1, 1031, 1030, 32, 8, 128, true}, Case{67, 67, 0, 4, 1, 128, true},
+                       Case{3, 40, 20, 2, 2, 200, false}}) {
+    auto q = Random(size_t(c.q_tokens) * c.heads * c.d, 9), k = Random(size_t(c.kv_len) * c.kv_heads * c.d, 10),
+         v = Random(size_t(c.kv_len) * c.kv_heads * c.d, 11);
+    std::vector<float> want(q.size());
+    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
+                      c.heads, c.kv_heads, c.d, 1.0f / std::sqrt(float(c.d)), c.causal};
+    ASSERT_TRUE(cpu_->Attention(p).ok());
+    float* out = Poisoned(q.size());
+    p.q = Up(q);
+    p.k = Up(k);
+    p.v = Up(v);
+    p.out = out;
+    ASSERT_TRUE(gpu_->Attention(p).ok());
+    EXPECT_LT(RelErr(Down(out, q.size()), want), 1e-5)
+        << c.q_tokens << " q, " << c.kv_len << " kv, heads " << c.heads << "/" << c.kv_heads << ", d " << c.d;
+  }
+}
+
+TEST_F(CudaParityTest, SwiGluAndEmbedding) {
+  for (auto [tokens, inter] : {std::pair{1, 1}, {3, 5}, {31, 9728}}) {
+    auto gu = Random(size_t(tokens) * 2 * inter, 12, 3.0f);
+    std::vector<float> want(size_t(tokens) * inter);
+    ASSERT_TRUE(cpu_->SwiGlu({gu.data(), want.data(), tokens, inter}).ok());
+    float* out = Poisoned(want.size());
+    ASSERT_TRUE(gpu_->SwiGlu({Up(gu), out, tokens, inter}).ok());
+    EXPECT_LT(RelErr(Down(out, want.size()), want), 2e-6);
+  }
+  const int vocab = 1009, dim = 37;
+  auto table = Random(size_t(vocab) * dim, 13);
+  std::vector<int32_t> ids = {1008, 0, 5, 5, 1008, 17, 3};
+  std::vector<float> want(ids.size() * dim);
+  ASSERT_TRUE(cpu_->Embedding({table.data(), ids.data(), want.data(), int64_t(ids.size()), vocab, dim}).ok());
+  float* out = Poisoned(want.size());
+  float* dt = Up(table);
+  ASSERT_TRUE(gpu_->Embedding({dt, ids.data(), out, int64_t(ids.size()), vocab, dim}).ok());
+  EXPECT_EQ(Down(out, want.size()), want);  // a gather: exact
+  ids[2] = vocab;
+  EXPECT_EQ(gpu_->Embedding({dt, ids.data(), out, int64_t(ids.size()), vocab, dim}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CudaParityTest, RouteScores) {
+  struct Case { int t, width, chunks, docs; };
+  for (const Case c : {Case{1, 16, 1, 1}, Case{3, 24, 5000, 37}, Case{64, 1024, 20011, 2503},
+                       Case{7, 100, 97, 13}}) {
+    auto q = Random(size_t(c.t) * c.width, 14), keys = Random(size_t(c.chunks) * c.width, 15);
+    std::vector<int32_t> chunk_doc(c.chunks);
+    // Uneven documents; the last document has no chunk and must score -inf.
+    for (int i = 0; i < c.chunks; ++i) chunk_doc[i] = c.docs == 1 ? 0 : (i * 7 / 11 + i % 3) % (c.docs - 1);
+    const int docs = c.docs == 1 ? 1 : c.docs;
+    std::vector<float> want(docs);
+    ASSERT_TRUE(cpu_->RouteScores({q.data(), keys.data(), chunk_doc.data(), want.data(), c.t, c.chunks,
+                                   c.width, docs}).ok());
+    float* got = Poisoned(docs);
+    ASSERT_TRUE(gpu_->RouteScores({Up(q), Up(keys), Up(chunk_doc), got, c.t, c.chunks, c.width, docs}).ok());
+    const std::vector<float> g = Down(got, docs);
+    EXPECT_LT(RelErr(g, want), 1e-5) << c.t << "x" << c.width << ", " << c.chunks << " chunks";
+    if (c.docs > 1) {
+      EXPECT_EQ(g[docs - 1], -INFINITY);
+    }
+  }
+}
+
+// The tensor-core scan over bf16 keys against the CPU reference on the same bf16 values (fp32
+// accumulation on both sides), with documents as contiguous chunk runs (as MemoryIndex lays them
+// out, runs crossing tile edges) and as scattered chunks.
+TEST_F(CudaParityTest, RouteBf16MatchesCpuReference) {
+  struct Case { int t, width; int64_t chunks; int docs; bool contiguous; };
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  for (const Case c : {Case{1, 64, 1, 1, true}, Case{64, 1024, 20011, 2503, true},
+                       Case{7, 128, 1000, 100, false}, Case{33, 512, 129, 5, true},
+                       Case{64, 1024, 100003, 12501, true}}) {
+    std::vector<uint16_t> qb(size_t(c.t) * c.width), kb(size_t(c.chunks) * c.width);
+    std::vector<float> qf(qb.size()), kf(kb.size());
+    std::mt19937 rng(17);
+    std::normal_distribution<float> g;
+    for (size_t i = 0; i < qb.size(); ++i) qf[i] = Bf16ToFloat(qb[i] = FloatToBf16(g(rng)));
+    for (size_t i = 0; i < kb.size(); ++i) kf[i] = Bf16ToFloat(kb[i] = FloatToBf16(g(rng)));
+    std::vector<int32_t> chunk_doc(c.chunks);
+    for (int64_t i = 0; i < c.chunks; ++i) {
+      chunk_doc[i] = c.contiguous ? int32_t(i * c.docs / c.chunks) : int32_t(rng() % c.docs);
+    }
+    std::vector<float> want(c.docs);
+    ASSERT_TRUE(cpu_->RouteScores({qf.data(), kf.data(), chunk_doc.data(), want.data(), c.t, c.chunks,
+                                   c.width, c.docs}).ok());
+    float* got = Poisoned(c.docs);
+    const uint16_t* dq = Up(qb);
+    const uint16_t* dk = Up(kb);
+    const int32_t* dd = Up(chunk_doc);
+    ASSERT_TRUE(gpu_->Synchronize().ok());
+    ASSERT_EQ(cuda::LaunchRouteBf16(dq, dk, dd, got, c.t, c.chunks, c.width, c.docs, sms, nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_LT(RelErr(Down(got, c.docs), want), 1e-5)
+        << c.t << " tokens, width " << c.width << ", " << c.chunks << " chunks";
+  }
+  EXPECT_EQ(cuda::LaunchRouteBf16(nullptr, nullptr, nullptr, nullptr, 65, 1, 1024, 1, sms, nullptr),
+            cudaErrorInvalidValue);  // more than 64 tokens
+}
+
+// GPU top-k equals a host sort with the same rule (higher first, ties to the lower index), on
+// data full of ties, over one and several passes, and with fewer elements than k.
+TEST_F(CudaParityTest, TopKEqualsHostSortWithTieRule) {
+  for (auto [n, k] : {std::pair<int64_t, int>{5, 16}, {10007, 16}, {10007, 100}, {1000000, 16},
+                      {1000000, 100}, {4096, 1024}}) {
+    std::mt19937 rng(uint32_t(n + k));
+    std::vector<float> s(n);
+    for (float& x : s) x = float(rng() % 50) - 25.0f;  // heavy ties
+    s[n / 2] = std::numeric_limits<float>::quiet_NaN();  // counts as -inf
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    auto key = [&](int32_t i) { return std::isnan(s[i]) ? -INFINITY : s[i]; };
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return key(a) > key(b); });
+    float* ds = Up(s);
+    float* out_s = Poisoned(k);
+    int32_t* out_i = Up(std::vector<int32_t>(k, -1));
+    auto ws = gpu_->Allocate(cuda::TopKWorkspaceBytes(n, k));
+    ASSERT_TRUE(ws.ok());
+    ASSERT_TRUE(gpu_->Synchronize().ok());
+    ASSERT_EQ(cuda::LaunchTopK(ds, n, k, out_s, out_i, (*ws)->data(), nullptr), cudaSuccess);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<int32_t> got_i(k);
+    ASSERT_TRUE(gpu_->CopyToHost(got_i.data(), out_i, k * sizeof(int32_t)).ok());
+    const std::vector<float> got_s = Down(out_s, k);
+    for (int r = 0; r < k; ++r) {
+      if (r < n) {
+        EXPECT_EQ(got_i[r], order[r]) << "rank " << r << " of n=" << n << " k=" << k;
+        EXPECT_EQ(got_s[r], key(order[r]));
+      } else {
+        EXPECT_EQ(got_i[r], INT_MAX);
+        EXPECT_EQ(got_s[r], -INFINITY);
+      }
+    }
+  }
+}
+
+TEST_F(CudaParityTest, AllocationFailureIsResourceExhausted) {
+  auto m = gpu_->Allocate(size_t{1} << 50);  // 1 PiB
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
+  // The backend stays usable afterwards.
+  float* y = Poisoned(4);
+  auto x = Random(4, 16);
+  ASSERT_TRUE(gpu_->SwiGlu({Up(x), y, 2, 1}).ok());
+  EXPECT_TRUE(gpu_->Synchronize().ok());
+}
+
+}  // namespace
+}  // namespace mneme::kernels

@@ -1,0 +1,76 @@
+// Kernel launchers of the CUDA backend. Plain C++ types only (no absl in .cu translation units):
+// the backend (cuda_backend.cc) validates Params, then calls these with device pointers on its
+// stream. Each returns the launch's cudaError_t (cudaGetLastError after the launch).
+//
+// Storage type T is float or __nv_bfloat16 where a launcher is a template; arithmetic is fp32.
+#ifndef MNEME_KERNELS_CUDA_LAUNCH_H_
+#define MNEME_KERNELS_CUDA_LAUNCH_H_
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace mneme::kernels::cuda {
+
+// y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * w; x == y allowed.
+template <typename T>
+cudaError_t LaunchRmsNorm(const T* x, const T* w, T* y, int64_t rows, int64_t dim, float eps,
+                          cudaStream_t stream);
+
+// Rotate-half RoPE in place; positions [tokens] in device memory.
+template <typename T>
+cudaError_t LaunchRope(T* x, const int32_t* positions, int64_t tokens, int64_t heads,
+                       int64_t head_dim, double theta, cudaStream_t stream);
+
+// out[t, i] = silu(gu[t, i]) * gu[t, inter + i].
+template <typename T>
+cudaError_t LaunchSwiGlu(const T* gate_up, T* out, int64_t tokens, int64_t inter,
+                         cudaStream_t stream);
+
+// out[t, :] = table[ids[t], :]; ids [tokens] in device memory, already range-checked.
+template <typename T>
+cudaError_t LaunchEmbedding(const T* table, const int32_t* ids, T* out, int64_t tokens,
+                            int64_t dim, cudaStream_t stream);
+
+struct AttentionArgs {
+  const float* q;  // [q_tokens, heads, head_dim]
+  const float* k;  // [kv_len, kv_heads, head_dim]
+  const float* v;  // [kv_len, kv_heads, head_dim]
+  float* out;      // [q_tokens, heads, head_dim]
+  int64_t q_tokens, kv_len, q_offset;
+  int heads, kv_heads, head_dim;  // head_dim <= 256
+  float scale;
+  bool causal;
+};
+// ops.h AttentionParams semantics (GQA, causal bottom-right or block-bidirectional).
+cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream);
+
+// doc_scores[d] = max over t and chunks c of document d of q[t, :] · keys[c, :]; -inf for a
+// document without chunks. All arrays in device memory.
+cudaError_t LaunchRouteScores(const float* q, const float* keys, const int32_t* chunk_doc,
+                              float* doc_scores, int64_t q_tokens, int64_t chunks, int64_t width,
+                              int64_t num_docs, cudaStream_t stream);
+
+// x[0, n) = value.
+cudaError_t LaunchFill(float* x, int64_t n, float value, cudaStream_t stream);
+
+// The fused routing scan over bf16 keys (route_bf16.cu): q [q_tokens, width] and keys
+// [chunks, width] are bf16, doc_scores [num_docs] fp32 is filled with -inf, then gets the max over
+// tokens and each document's chunks of the fp32-accumulated dot. Persistent grid of `num_sms`
+// CTAs using RouteBf16SharedBytes(width) of dynamic shared memory. cudaErrorInvalidValue unless
+// 1 <= q_tokens <= 64 and width is a multiple of 64 in [64, 1024].
+size_t RouteBf16SharedBytes(int width);
+cudaError_t LaunchRouteBf16(const void* q, const void* keys, const int32_t* chunk_doc,
+                            float* doc_scores, int q_tokens, int64_t chunks, int width,
+                            int64_t num_docs, int num_sms, cudaStream_t stream);
+
+// The best k of scores[0, n): out_scores/out_idx [k], higher score first, ties to the lower
+// index, NaN as -inf; when n < k the tail is (-inf, INT32_MAX). `workspace` holds
+// TopKWorkspaceBytes(n, k) bytes of device memory. cudaErrorInvalidValue unless 1 <= k <= 1024.
+size_t TopKWorkspaceBytes(int64_t n, int k);
+cudaError_t LaunchTopK(const float* scores, int64_t n, int k, float* out_scores, int32_t* out_idx,
+                       void* workspace, cudaStream_t stream);
+
+}  // namespace mneme::kernels::cuda
+
+#endif  // MNEME_KERNELS_CUDA_LAUNCH_H_

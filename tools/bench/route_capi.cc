@@ -1,0 +1,36 @@
+// A C ABI over the routing kernels, loaded by tools/bench/route_bench.py through ctypes so the
+// kernels and their PyTorch peers run in one process on the very same device tensors. Pointers
+// are device pointers; `stream` is a cudaStream_t (PyTorch's current stream). Each function
+// returns a cudaError_t as int (0 = success).
+#include <cuda_runtime_api.h>
+
+#include "kernels/cuda/launch.h"
+
+namespace cuda = mneme::kernels::cuda;
+
+extern "C" {
+
+int mneme_num_sms() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return -1;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return -1;
+  return sms;
+}
+
+int mneme_route_bf16(const void* q, const void* keys, const int32_t* chunk_doc, float* doc_scores,
+                     int q_tokens, int64_t chunks, int width, int64_t num_docs, int num_sms,
+                     void* stream) {
+  return static_cast<int>(cuda::LaunchRouteBf16(q, keys, chunk_doc, doc_scores, q_tokens, chunks,
+                                                width, num_docs, num_sms,
+                                                static_cast<cudaStream_t>(stream)));
+}
+
+size_t mneme_topk_workspace_bytes(int64_t n, int k) { return cuda::TopKWorkspaceBytes(n, k); }
+
+int mneme_topk(const float* scores, int64_t n, int k, float* out_scores, int32_t* out_idx,
+               void* workspace, void* stream) {
+  return static_cast<int>(cuda::LaunchTopK(scores, n, k, out_scores, out_idx, workspace,
+                                           static_cast<cudaStream_t>(stream)));
+}
+
+}  // extern "C"
