@@ -276,6 +276,58 @@ TEST_F(CudaParityTest, TopKEqualsHostSortWithTieRule) {
   }
 }
 
+// Packed causal attention (document encoding) against the CPU reference run document by document
+// on the same bf16 values. P and the output are rounded to bf16 on the GPU, so the tolerance is
+// a few bf16 steps of the largest output.
+TEST_F(CudaParityTest, VarlenAttentionMatchesCpuPerDocument) {
+  const int heads = 8, kv_heads = 2, d = 128;
+  const std::vector<int32_t> lens = {1, 63, 64, 65, 7, 200, 1000, 129};
+  std::vector<int32_t> cu = {0};
+  for (int32_t n : lens) cu.push_back(cu.back() + n);
+  const int64_t total = cu.back();
+  std::mt19937 rng(21);
+  std::normal_distribution<float> gauss;
+  auto bf16_tensor = [&](int64_t n, std::vector<uint16_t>* bits, std::vector<float>* vals) {
+    bits->resize(n);
+    vals->resize(n);
+    for (int64_t i = 0; i < n; ++i) (*vals)[i] = Bf16ToFloat((*bits)[i] = FloatToBf16(gauss(rng)));
+  };
+  std::vector<uint16_t> qb, kb, vb;
+  std::vector<float> qf, kf, vf;
+  bf16_tensor(total * heads * d, &qb, &qf);
+  bf16_tensor(total * kv_heads * d, &kb, &kf);
+  bf16_tensor(total * kv_heads * d, &vb, &vf);
+  std::vector<float> want(total * heads * d);
+  const float scale = 1.0f / std::sqrt(float(d));
+  for (size_t i = 0; i < lens.size(); ++i) {
+    const int64_t at = cu[i];
+    AttentionParams p{qf.data() + at * heads * d, kf.data() + at * kv_heads * d, vf.data() + at * kv_heads * d,
+                      want.data() + at * heads * d, lens[i], lens[i], 0, heads, kv_heads, d, scale, true};
+    ASSERT_TRUE(cpu_->Attention(p).ok());
+  }
+  const int n_tiles = cuda::BuildVarlenTiles(cu.data(), int(lens.size()), nullptr);
+  std::vector<int32_t> tiles(2 * n_tiles);
+  ASSERT_EQ(cuda::BuildVarlenTiles(cu.data(), int(lens.size()), tiles.data()), n_tiles);
+  // Out poisoned with bf16 NaN (0x7fc0) so an unwritten row shows.
+  uint16_t* out = Up(std::vector<uint16_t>(total * heads * d, 0x7fc0));
+  const uint16_t* dq = Up(qb);
+  const uint16_t* dk = Up(kb);
+  const uint16_t* dv = Up(vb);
+  const int32_t* dcu = Up(cu);
+  const int32_t* dt = Up(tiles);
+  ASSERT_TRUE(gpu_->Synchronize().ok());
+  ASSERT_EQ(cuda::LaunchVarlenAttention(dq, dk, dv, out, dcu, dt, n_tiles, heads, kv_heads, d, scale, nullptr),
+            cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<uint16_t> got_bits(want.size());
+  ASSERT_TRUE(gpu_->CopyToHost(got_bits.data(), out, got_bits.size() * 2).ok());
+  std::vector<float> got(want.size());
+  for (size_t i = 0; i < got.size(); ++i) got[i] = Bf16ToFloat(got_bits[i]);
+  EXPECT_LT(RelErr(got, want), 1e-2);
+  EXPECT_EQ(cuda::LaunchVarlenAttention(dq, dk, dv, out, dcu, dt, n_tiles, heads, kv_heads, 64, scale, nullptr),
+            cudaErrorInvalidValue);  // only head_dim 128 is built
+}
+
 TEST_F(CudaParityTest, AllocationFailureIsResourceExhausted) {
   auto m = gpu_->Allocate(size_t{1} << 50);  // 1 PiB
   EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);

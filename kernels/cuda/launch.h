@@ -71,6 +71,18 @@ size_t TopKWorkspaceBytes(int64_t n, int k);
 cudaError_t LaunchTopK(const float* scores, int64_t n, int k, float* out_scores, int32_t* out_idx,
                        void* workspace, cudaStream_t stream);
 
+// Causal attention inside each of `docs` packed documents (attention_varlen.cu): q/out
+// [tokens, heads, 128] and k/v [tokens, kv_heads, 128] bf16, document d owning rows
+// [cu_seqlens[d], cu_seqlens[d+1]) and attending only to itself, GQA group heads/kv_heads.
+// `tiles` [num_tiles x (doc, first row)] comes from BuildVarlenTiles (device copy).
+// BuildVarlenTiles writes the table into tiles_host (2 ints per tile; null: count only) and
+// returns the tile count. cudaErrorInvalidValue unless head_dim == 128 and kv_heads divides heads.
+int BuildVarlenTiles(const int32_t* cu_seqlens_host, int docs, int32_t* tiles_host);
+cudaError_t LaunchVarlenAttention(const void* q, const void* k, const void* v, void* out,
+                                  const int32_t* cu_seqlens, const int32_t* tiles, int num_tiles,
+                                  int heads, int kv_heads, int head_dim, float scale,
+                                  cudaStream_t stream);
+
 }  // namespace mneme::kernels::cuda
 
 #endif  // MNEME_KERNELS_CUDA_LAUNCH_H_

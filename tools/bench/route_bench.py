@@ -19,7 +19,7 @@ Roofline: the keys must be read once: C*1024*2 bytes over the measured HBM read 
 Correctness: each method's top-16 set against the exact top-16 (fp32 scores of the same bf16
 inputs); a difference is allowed only where the exact scores tie within bf16 resolution.
 
-Usage (GPU host): python3 tools/bench/route_bench.py --lib .gpu/lib/libmneme_route_capi.so \
+Usage (GPU host): python3 tools/bench/route_bench.py --lib .gpu/lib/libmneme_kernels_capi.so \
                       [--chunks 1500000] [--tokens 64] [--out result.json]
 """
 import argparse

@@ -1,5 +1,5 @@
-// A C ABI over the routing kernels, loaded by tools/bench/route_bench.py through ctypes so the
-// kernels and their PyTorch peers run in one process on the very same device tensors. Pointers
+// A C ABI over the bf16 tensor-core kernels (routing scan, top-k, varlen attention), loaded by
+// tools/bench/*_bench.py through ctypes so the kernels and their PyTorch peers run in one process on the very same device tensors. Pointers
 // are device pointers; `stream` is a cudaStream_t (PyTorch's current stream). Each function
 // returns a cudaError_t as int (0 = success).
 #include <cuda_runtime_api.h>
@@ -31,6 +31,19 @@ int mneme_topk(const float* scores, int64_t n, int k, float* out_scores, int32_t
                void* workspace, void* stream) {
   return static_cast<int>(cuda::LaunchTopK(scores, n, k, out_scores, out_idx, workspace,
                                            static_cast<cudaStream_t>(stream)));
+}
+
+// tiles_host: 2 ints per tile, or null to count. Returns the tile count.
+int mneme_varlen_tiles(const int32_t* cu_seqlens_host, int docs, int32_t* tiles_host) {
+  return cuda::BuildVarlenTiles(cu_seqlens_host, docs, tiles_host);
+}
+
+int mneme_varlen_attention(const void* q, const void* k, const void* v, void* out,
+                           const int32_t* cu_seqlens, const int32_t* tiles, int num_tiles,
+                           int heads, int kv_heads, int head_dim, float scale, void* stream) {
+  return static_cast<int>(cuda::LaunchVarlenAttention(q, k, v, out, cu_seqlens, tiles, num_tiles,
+                                                      heads, kv_heads, head_dim, scale,
+                                                      static_cast<cudaStream_t>(stream)));
 }
 
 }  // extern "C"
