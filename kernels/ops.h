@@ -112,6 +112,26 @@ struct RouteScoresParams {
   int64_t q_tokens = 0, chunks = 0, width = 0, num_docs = 0;
 };
 
+// Routing with the selection fused, over bf16 routing keys (the path that scales: keys stay
+// resident at 2 bytes per element and only the top k leave the device). Per document d:
+//   score[d] = max over t < q_tokens and chunks c of d of bf16(q[t, :]) · keys[c, :]
+// with q rounded to bf16 (as the reference's bf16 matmul does) and fp32 accumulation; then the
+// top_k documents by score, ties to the lower document, skipping documents flagged in `dead`
+// and documents without chunks. q, keys, chunk_doc and dead are backend memory; keys holds bf16
+// bit patterns; dead may be null. out_docs/out_scores are host memory of top_k entries;
+// *selected receives how many were filled (fewer than top_k when fewer documents qualify).
+struct RouteTopKParams {
+  const float* q = nullptr;            // [q_tokens, width]
+  const uint16_t* keys = nullptr;      // [chunks, width] bf16
+  const int32_t* chunk_doc = nullptr;  // [chunks], each in [0, num_docs)
+  const uint8_t* dead = nullptr;       // [num_docs] nonzero: never selected; may be null
+  int64_t q_tokens = 0, chunks = 0, width = 0, num_docs = 0;
+  int top_k = 0;
+  int32_t* out_docs = nullptr;  // [top_k], host
+  float* out_scores = nullptr;  // [top_k], host
+  int* selected = nullptr;      // host
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -136,6 +156,9 @@ class Backend {
   [[nodiscard]] virtual absl::Status SwiGlu(const SwiGluParams& p) = 0;
   [[nodiscard]] virtual absl::Status Embedding(const EmbeddingParams& p) = 0;
   [[nodiscard]] virtual absl::Status RouteScores(const RouteScoresParams& p) = 0;
+  // Unimplemented where the backend lacks a kernel for the shape (cuda: width must be a
+  // multiple of 64 in [64, 1024]); callers then use RouteScores.
+  [[nodiscard]] virtual absl::Status RouteTopK(const RouteTopKParams& p) = 0;
 };
 
 // Shape/pointer checks shared by every backend (the CUTLASS-style CanImplement step).
@@ -146,6 +169,7 @@ class Backend {
 [[nodiscard]] absl::Status Validate(const SwiGluParams& p);
 [[nodiscard]] absl::Status Validate(const EmbeddingParams& p);
 [[nodiscard]] absl::Status Validate(const RouteScoresParams& p);
+[[nodiscard]] absl::Status Validate(const RouteTopKParams& p);
 
 enum class BackendKind { kCpu, kCuda, kAuto };
 

@@ -1,3 +1,5 @@
+#include <cstdint>
+
 #include "absl/strings/str_format.h"
 #include "kernels/ops.h"
 
@@ -77,6 +79,18 @@ absl::Status Validate(const RouteScoresParams& p) {
     return Bad("RouteScores", "bad sizes");
   }
   if (p.chunks > 0 && p.num_docs == 0) return Bad("RouteScores", "chunks without documents");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const RouteTopKParams& p) {
+  if (!p.q || !p.keys || !p.chunk_doc || !p.out_docs || !p.out_scores || !p.selected) {
+    return Bad("RouteTopK", "null pointer");
+  }
+  if (p.q_tokens <= 0 || p.chunks < 0 || p.width <= 0 || p.num_docs < 0 || p.top_k <= 0) {
+    return Bad("RouteTopK", "bad sizes");
+  }
+  if (p.chunks > 0 && p.num_docs == 0) return Bad("RouteTopK", "chunks without documents");
+  if (p.num_docs > INT32_MAX) return Bad("RouteTopK", "more than 2^31 documents");
   return absl::OkStatus();
 }
 

@@ -58,6 +58,7 @@ absl::Status MemoryIndex::Delete(int64_t ordinal) {
   if (!e.live) return absl::FailedPreconditionError(absl::StrFormat("document %d is already deleted", ordinal));
   e.live = false;
   --live_;
+  ++deletions_;
   return absl::OkStatus();
 }
 

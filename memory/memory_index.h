@@ -47,6 +47,9 @@ class MemoryIndex {
   int64_t kv_width() const { return kv_width_; }
   int64_t num_documents() const { return static_cast<int64_t>(docs_.size()); }
   int64_t live_documents() const { return live_; }
+  // Deletes so far: a change tells a mirror of the live set (engine/query/routing_mirror.h) to
+  // refresh it.
+  int64_t deletions() const { return deletions_; }
   int64_t total_chunks() const { return static_cast<int64_t>(chunk_doc_.size()); }
   int64_t total_tokens() const { return total_tokens_; }
   bool Exists(int64_t ordinal) const { return ordinal >= 0 && ordinal < num_documents(); }
@@ -77,6 +80,7 @@ class MemoryIndex {
   std::vector<int32_t> chunk_doc_;        // [total_chunks]
   std::vector<Entry> docs_;
   int64_t live_ = 0;
+  int64_t deletions_ = 0;
   int64_t total_tokens_ = 0;
 };
 

@@ -37,8 +37,10 @@ std::vector<ScoredDoc> TopKDocuments(const memory::MemoryIndex& index,
 
 absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(RoutingMirror* mirror, int slot, const float* q,
                                                   int64_t t, const RouteShape& shape) {
-  const memory::MemoryIndex& index = mirror->index();
   if (t < 1) return absl::InvalidArgumentError("routing needs at least one routing token");
+  if (shape.kv_heads * shape.head_dim != mirror->index().kv_width()) {
+    return absl::InvalidArgumentError("routing shape does not match the memory's kv width");
+  }
   const int64_t group = shape.heads / shape.kv_heads, d = shape.head_dim;
   const int64_t width = shape.kv_heads * d;
   std::vector<float> q_sum(static_cast<size_t>(t * width), 0.0f);
@@ -51,9 +53,7 @@ absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(RoutingMirror* mirror, int slo
       for (int64_t j = 0; j < d; ++j) dst[j] += scale * qh[j];
     }
   }
-  std::vector<float> doc_scores;
-  MNEME_RETURN_IF_ERROR(mirror->Score(slot, q_sum.data(), t, &doc_scores));
-  return TopKDocuments(index, doc_scores, shape.top_k);
+  return mirror->Select(slot, q_sum.data(), t, shape.top_k);
 }
 
 std::vector<ScoredDoc> RouteLayerNaive(const memory::MemoryIndex& index, int slot, const float* q,

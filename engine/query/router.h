@@ -19,11 +19,6 @@
 
 namespace mneme::query {
 
-struct ScoredDoc {
-  int64_t ordinal;
-  float score;
-};
-
 struct RouteShape {
   int64_t heads, kv_heads, head_dim;
   bool cosine;

@@ -34,6 +34,7 @@ class OpaqueCpuBackend final : public kernels::Backend {
   absl::Status SwiGlu(const kernels::SwiGluParams& p) override { return cpu_->SwiGlu(p); }
   absl::Status Embedding(const kernels::EmbeddingParams& p) override { return cpu_->Embedding(p); }
   absl::Status RouteScores(const kernels::RouteScoresParams& p) override { return cpu_->RouteScores(p); }
+  absl::Status RouteTopK(const kernels::RouteTopKParams& p) override { return cpu_->RouteTopK(p); }
   size_t uploaded = 0;
   int allocations = 0;
 
@@ -117,35 +118,71 @@ TEST(RouterTest, TiesGoToLowerOrdinalAndDeletedNeverRoute) {
   EXPECT_EQ(top->size(), 4u);
 }
 
-// Through the mirror, routing equals the direct path after every append, including appends that
-// outgrow the mirror's capacity, and only new chunks are uploaded between queries.
-TEST(RouterTest, MirrorFollowsAppendsAndUploadsOnlyNewChunks) {
+// Integer-valued routing keys (exact in bf16, and every dot product exact in fp32), so the
+// mirrored paths must reproduce the host path bit for bit, ties included.
+memory::MemoryIndex IntegerIndex(int docs, int64_t width, uint32_t seed) {
+  std::mt19937 rng(seed);
+  memory::MemoryIndex index(1, width);
+  for (int i = 0; i < docs; ++i) {
+    memory::PooledDocument doc;
+    doc.num_chunks = 1 + static_cast<int64_t>(rng() % 7);
+    doc.num_tokens = doc.num_chunks * 64;
+    std::vector<float> kr(static_cast<size_t>(doc.num_chunks * width));
+    for (float& x : kr) x = static_cast<float>(static_cast<int>(rng() % 7) - 3);
+    doc.k = {kr};
+    doc.v = {kr};
+    doc.kr = {kr};
+    EXPECT_TRUE(index.Append(std::move(doc), "doc").ok());
+  }
+  return index;
+}
+
+// Through the mirror (a backend that is not host-addressable), routing equals the host path
+// after every append and delete, including appends that outgrow the mirror's capacity, and only
+// what changed is uploaded between queries. head_dim 8 (kv width 16) takes the fp32 device path,
+// head_dim 64 (kv width 128) the bf16 RouteTopK path.
+class MirrorTest : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(MirrorTest, FollowsAppendsAndDeletesAndUploadsOnlyChanges) {
   OpaqueCpuBackend opaque;
   auto cpu = kernels::NewCpuBackend();
-  const int64_t hq = 4, hkv = 2, d = 8, width = hkv * d;
-  memory::MemoryIndex index = RandomIndex(10, width, 5, false, d);
+  const int64_t hq = 4, hkv = 2, d = GetParam(), width = hkv * d;
+  memory::MemoryIndex index = IntegerIndex(10, width, 5);
   RoutingMirror mirrored(&opaque, &index), direct(cpu.get(), &index);
-  memory::MemoryIndex more = RandomIndex(400, width, 6, false, d);  // source of later documents
+  EXPECT_EQ(mirrored.path(), d == 64 ? RoutingMirror::Path::kDeviceBf16 : RoutingMirror::Path::kDeviceF32);
+  EXPECT_EQ(direct.path(), RoutingMirror::Path::kHost);
+  memory::MemoryIndex more = IntegerIndex(400, width, 6);  // source of later documents
   std::mt19937 rng(7);
-  std::normal_distribution<float> g;
+  // q / sqrt(d) / heads stays exactly representable: small integers over a power of two.
   std::vector<float> q(static_cast<size_t>(2 * hq * d));
-  for (float& x : q) x = g(rng);
+  for (float& x : q) x = static_cast<float>(static_cast<int>(rng() % 5) - 2);
   RouteShape shape{hq, hkv, d, false, 5};
   int64_t next = 0;
-  for (int round = 0; round < 6; ++round) {
+  for (int round = 0; round < 7; ++round) {
     const size_t before = opaque.uploaded;
     auto a = RouteLayer(&mirrored, 0, q.data(), 2, shape);
     auto b = RouteLayer(&direct, 0, q.data(), 2, shape);
-    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_TRUE(a.ok() && b.ok()) << a.status() << " " << b.status();
     ASSERT_EQ(a->size(), b->size());
-    for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].ordinal, (*b)[i].ordinal) << round;
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].ordinal, (*b)[i].ordinal) << "round " << round << " rank " << i;
+      EXPECT_EQ((*a)[i].score, (*b)[i].score) << "round " << round << " rank " << i;
+    }
     EXPECT_EQ(mirrored.synced_chunks(), index.total_chunks());
     if (round > 0 && round != 4) {  // round 4 follows the growth: everything is re-uploaded
-      // Uploads: the new chunks' keys and owners plus this query's summed q, nothing more.
+      // Uploads: the new chunks' keys and owners, this query's summed q and (bf16 path) the
+      // live-set mask, nothing more.
       const size_t q_bytes = 2 * width * sizeof(float);
-      EXPECT_LE(opaque.uploaded - before, size_t(3 * 7) * (width * sizeof(float) + sizeof(int32_t)) + q_bytes);
+      EXPECT_LE(opaque.uploaded - before, size_t(3 * 7) * (width * sizeof(float) + sizeof(int32_t)) + q_bytes +
+                                              static_cast<size_t>(index.num_documents()));
     }
-    // Append 3 documents copied from `more` (round 3 appends 300, past the first 1024-chunk capacity: the buffers must grow).
+    if (round == 5) {  // delete this round's winner: it must vanish from both paths at once
+      ASSERT_FALSE(a->empty());
+      ASSERT_TRUE(index.Delete((*a)[0].ordinal).ok());
+      continue;
+    }
+    // Append 3 documents copied from `more` (round 3 appends 300, past the first 1024-chunk
+    // capacity: the buffers must grow).
     for (int i = 0; i < (round == 3 ? 300 : 3); ++i, ++next) {
       memory::PooledDocument doc;
       doc.num_chunks = more.num_chunks(next);
@@ -160,8 +197,11 @@ TEST(RouterTest, MirrorFollowsAppendsAndUploadsOnlyNewChunks) {
   }
   // Growth happened (round 3) but not per query: a handful of allocations in all.
   EXPECT_GT(mirrored.synced_chunks(), 1024);
-  EXPECT_LE(opaque.allocations, 10);
+  EXPECT_LE(opaque.allocations, 12);
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, MirrorTest, ::testing::Values(8, 64),
+                         [](const auto& info) { return info.param == 8 ? "fp32_width16" : "bf16_width128"; });
 
 }  // namespace
 }  // namespace mneme::query

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "common/half.h"
 #include "common/status.h"
 
 namespace mneme::kernels {
@@ -173,6 +174,46 @@ class CpuBackend final : public Backend {
       std::memcpy(p.out + t * p.dim, p.table + static_cast<int64_t>(p.ids[t]) * p.dim,
                   static_cast<size_t>(p.dim) * sizeof(float));
     }
+    return absl::OkStatus();
+  }
+
+  // The reference for RouteTopK: bf16-rounded q, bf16 keys decoded, the dot in fp32 one chunk at
+  // a time, per-document max, then a partial sort with the tie rule.
+  absl::Status RouteTopK(const RouteTopKParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    std::vector<float> q(static_cast<size_t>(p.q_tokens * p.width)), key(static_cast<size_t>(p.width));
+    for (size_t i = 0; i < q.size(); ++i) q[i] = Bf16ToFloat(FloatToBf16(p.q[i]));
+    std::vector<float> doc(static_cast<size_t>(p.num_docs), -INFINITY);
+    for (int64_t c = 0; c < p.chunks; ++c) {
+      const uint16_t* kc = p.keys + c * p.width;
+      for (int64_t i = 0; i < p.width; ++i) key[static_cast<size_t>(i)] = Bf16ToFloat(kc[i]);
+      float best = -INFINITY;
+      for (int64_t t = 0; t < p.q_tokens; ++t) {
+        const float* qt = q.data() + t * p.width;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < p.width; ++i) dot += qt[i] * key[static_cast<size_t>(i)];
+        best = std::max(best, dot);
+      }
+      float& d = doc[static_cast<size_t>(p.chunk_doc[c])];
+      d = std::max(d, best);
+    }
+    std::vector<int32_t> order;
+    for (int64_t d = 0; d < p.num_docs; ++d) {
+      if ((p.dead == nullptr || p.dead[d] == 0) && doc[static_cast<size_t>(d)] != -INFINITY) {
+        order.push_back(static_cast<int32_t>(d));
+      }
+    }
+    const size_t k = std::min(order.size(), static_cast<size_t>(p.top_k));
+    std::partial_sort(order.begin(), order.begin() + static_cast<long>(k), order.end(),
+                      [&](int32_t a, int32_t b) {
+                        const float sa = doc[static_cast<size_t>(a)], sb = doc[static_cast<size_t>(b)];
+                        return sa != sb ? sa > sb : a < b;
+                      });
+    for (size_t i = 0; i < k; ++i) {
+      p.out_docs[i] = order[i];
+      p.out_scores[i] = doc[static_cast<size_t>(order[i])];
+    }
+    *p.selected = static_cast<int>(k);
     return absl::OkStatus();
   }
 

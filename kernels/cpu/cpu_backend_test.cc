@@ -3,10 +3,12 @@
 #include "kernels/cpu/cpu_backend.h"
 
 #include <cmath>
+#include <algorithm>
 #include <complex>
 #include <random>
 #include <vector>
 
+#include "common/half.h"
 #include "gtest/gtest.h"
 #ifdef MNEME_WITH_CUDA
 #include "kernels/cuda/cuda_probe.h"
@@ -167,6 +169,55 @@ TEST_F(CpuBackendTest, RouteScoresMatchBruteForce) {
   EXPECT_EQ(be_->RouteScores({q.data(), keys.data(), chunk_doc.data(), got.data(), t, chunks, width,
                               0}).code(),
             absl::StatusCode::kInvalidArgument);  // chunks but no documents
+}
+
+// The RouteTopK reference against the literal formula in double: bf16-rounded q, bf16 keys,
+// per-document max, dead and chunkless documents skipped, ties to the lower document.
+TEST_F(CpuBackendTest, RouteTopKMatchesBruteForce) {
+  const int t = 4, width = 64, chunks = 900, docs = 120, k = 10;
+  auto q = Random(t * width, 17);
+  std::vector<uint16_t> keys(chunks * width);
+  std::mt19937 rng(18);
+  std::normal_distribution<float> g;
+  for (uint16_t& x : keys) x = FloatToBf16(g(rng));
+  std::vector<int32_t> chunk_doc(chunks);
+  for (int c = 0; c < chunks; ++c) chunk_doc[c] = c * (docs - 2) / chunks;  // docs 118, 119: no chunk
+  std::vector<uint8_t> dead(docs, 0);
+  dead[3] = dead[50] = 1;
+  std::vector<double> doc(docs, -INFINITY);
+  for (int c = 0; c < chunks; ++c)
+    for (int i = 0; i < t; ++i) {
+      double s = 0;
+      for (int w = 0; w < width; ++w) s += double(Bf16ToFloat(FloatToBf16(q[i * width + w]))) * Bf16ToFloat(keys[c * width + w]);
+      doc[chunk_doc[c]] = std::max(doc[chunk_doc[c]], s);
+    }
+  std::vector<int32_t> order;
+  for (int d = 0; d < docs; ++d)
+    if (!dead[d] && doc[d] != -INFINITY) order.push_back(d);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return doc[a] > doc[b]; });
+  order.resize(k);
+  std::vector<int32_t> ids(k);
+  std::vector<float> scores(k);
+  int selected = 0;
+  RouteTopKParams p;
+  p.q = q.data();
+  p.keys = keys.data();
+  p.chunk_doc = chunk_doc.data();
+  p.dead = dead.data();
+  p.q_tokens = t;
+  p.chunks = chunks;
+  p.width = width;
+  p.num_docs = docs;
+  p.top_k = k;
+  p.out_docs = ids.data();
+  p.out_scores = scores.data();
+  p.selected = &selected;
+  ASSERT_TRUE(be_->RouteTopK(p).ok());
+  EXPECT_EQ(selected, k);
+  EXPECT_EQ(ids, order);
+  for (int i = 0; i < k; ++i) EXPECT_NEAR(scores[i], doc[order[i]], 1e-4);
+  p.top_k = 0;
+  EXPECT_EQ(be_->RouteTopK(p).code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CpuBackendTest, SwiGluAndEmbedding) {

@@ -2,6 +2,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,7 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     MNEME_RETURN_IF_ERROR(CudaCheck(cudaGetDeviceProperties(&prop, device), "properties"));
     be->device_name_ = prop.name;
+    be->sms_ = prop.multiProcessorCount;
     return std::unique_ptr<Backend>(std::move(be));
   }
 
@@ -57,6 +60,9 @@ class CudaBackend final : public Backend {
       cudaStreamDestroy(stream_);
     }
     if (staging_) cudaFree(staging_);
+    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_}) {
+      if (b->ptr) cudaFree(b->ptr);
+    }
   }
 
   std::string name() const override { return "cuda"; }
@@ -123,8 +129,63 @@ class CudaBackend final : public Backend {
                                              p.chunks, p.width, p.num_docs, stream_), "RouteScores");
   }
 
+  absl::Status RouteTopK(const RouteTopKParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    if (p.width % 64 != 0 || p.width < 64 || p.width > 1024 || p.top_k > 1024) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "cuda RouteTopK: width %d (needs a multiple of 64 in [64, 1024]) or top_k %d > 1024", p.width, p.top_k));
+    }
+    *p.selected = 0;
+    if (p.num_docs == 0) return absl::OkStatus();
+    const int k = p.top_k;
+    MNEME_RETURN_IF_ERROR(Grow(&q16_, static_cast<size_t>(p.q_tokens * p.width) * 2));
+    MNEME_RETURN_IF_ERROR(Grow(&scores_, static_cast<size_t>(p.num_docs) * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(Grow(&topk_ws_, cuda::TopKWorkspaceBytes(p.num_docs, k)));
+    MNEME_RETURN_IF_ERROR(Grow(&top_s_, static_cast<size_t>(k) * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(Grow(&top_i_, static_cast<size_t>(k) * sizeof(int32_t)));
+    uint16_t* q16 = static_cast<uint16_t*>(q16_.ptr);
+    float* scores = static_cast<float*>(scores_.ptr);
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.q, q16, p.q_tokens * p.width, stream_), "RouteTopK q"));
+    // One pass per 64-token block of the question; later passes keep the running max.
+    for (int64_t t0 = 0; t0 < p.q_tokens; t0 += 64) {
+      MNEME_RETURN_IF_ERROR(CudaCheck(
+          cuda::LaunchRouteBf16(q16 + t0 * p.width, p.keys, p.chunk_doc, scores,
+                                static_cast<int>(std::min<int64_t>(64, p.q_tokens - t0)), p.chunks,
+                                static_cast<int>(p.width), p.num_docs, sms_, stream_, t0 == 0),
+          "RouteTopK scan"));
+    }
+    if (p.dead) MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchMaskDead(scores, p.dead, p.num_docs, stream_), "RouteTopK mask"));
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchTopK(scores, p.num_docs, k, static_cast<float*>(top_s_.ptr),
+                                                     static_cast<int32_t*>(top_i_.ptr), topk_ws_.ptr, stream_),
+                                    "RouteTopK top-k"));
+    MNEME_RETURN_IF_ERROR(CopyToHost(p.out_scores, top_s_.ptr, static_cast<size_t>(k) * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(CopyToHost(p.out_docs, top_i_.ptr, static_cast<size_t>(k) * sizeof(int32_t)));
+    int n = 0;
+    while (n < k && p.out_scores[n] != -INFINITY && !std::isnan(p.out_scores[n])) ++n;  // dead, absent: -inf
+    *p.selected = n;
+    return absl::OkStatus();
+  }
+
  private:
   explicit CudaBackend(int device) : device_(device) {}
+
+  // A device buffer that only grows (to the largest request seen), so steady-state calls
+  // allocate nothing.
+  struct Scratch {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+  absl::Status Grow(Scratch* b, size_t bytes) {
+    if (b->bytes >= bytes) return absl::OkStatus();
+    const size_t want = std::max(bytes, 2 * b->bytes);
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(stream_), "scratch"));
+    if (b->ptr) cudaFree(b->ptr);
+    b->ptr = nullptr;
+    b->bytes = 0;
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMalloc(&b->ptr, want), "scratch"));
+    b->bytes = want;
+    return absl::OkStatus();
+  }
 
   // Copies `n` host int32 values (token ids, positions) into the device staging area and returns
   // its address. The area only grows (to the largest batch seen), and the copy is stream-ordered
@@ -151,6 +212,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
+  int sms_ = 1;
+  Scratch q16_, scores_, topk_ws_, top_s_, top_i_;  // RouteTopK
 };
 
 }  // namespace

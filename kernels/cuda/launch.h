@@ -53,16 +53,21 @@ cudaError_t LaunchRouteScores(const float* q, const float* keys, const int32_t* 
 
 // x[0, n) = value.
 cudaError_t LaunchFill(float* x, int64_t n, float value, cudaStream_t stream);
+// out[i] = bf16(x[i]) (round to nearest even), out as bf16 bit patterns.
+cudaError_t LaunchToBf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// scores[d] = -inf where dead[d] != 0.
+cudaError_t LaunchMaskDead(float* scores, const uint8_t* dead, int64_t n, cudaStream_t stream);
 
 // The fused routing scan over bf16 keys (route_bf16.cu): q [q_tokens, width] and keys
 // [chunks, width] are bf16, doc_scores [num_docs] fp32 is filled with -inf, then gets the max over
 // tokens and each document's chunks of the fp32-accumulated dot. Persistent grid of `num_sms`
-// CTAs using RouteBf16SharedBytes(width) of dynamic shared memory. cudaErrorInvalidValue unless
-// 1 <= q_tokens <= 64 and width is a multiple of 64 in [64, 1024].
+// CTAs using RouteBf16SharedBytes(width) of dynamic shared memory. With init = false the scores
+// are not reset first, so passes over 64-token blocks of a longer question accumulate the max.
+// cudaErrorInvalidValue unless 1 <= q_tokens <= 64 and width is a multiple of 64 in [64, 1024].
 size_t RouteBf16SharedBytes(int width);
 cudaError_t LaunchRouteBf16(const void* q, const void* keys, const int32_t* chunk_doc,
                             float* doc_scores, int q_tokens, int64_t chunks, int width,
-                            int64_t num_docs, int num_sms, cudaStream_t stream);
+                            int64_t num_docs, int num_sms, cudaStream_t stream, bool init = true);
 
 // The best k of scores[0, n): out_scores/out_idx [k], higher score first, ties to the lower
 // index, NaN as -inf; when n < k the tail is (-inf, INT32_MAX). `workspace` holds

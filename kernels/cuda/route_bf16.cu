@@ -216,11 +216,11 @@ size_t RouteBf16SharedBytes(int width) { return size_t{kTokens} * width * 2 + si
 
 cudaError_t LaunchRouteBf16(const void* q, const void* keys, const int32_t* chunk_doc,
                             float* doc_scores, int q_tokens, int64_t chunks, int width,
-                            int64_t num_docs, int num_sms, cudaStream_t stream) {
+                            int64_t num_docs, int num_sms, cudaStream_t stream, bool init) {
   if (q_tokens < 1 || q_tokens > kTokens || width % kSlice != 0 || width < kSlice || width > 1024) {
     return cudaErrorInvalidValue;
   }
-  if (num_docs > 0) {
+  if (init && num_docs > 0) {
     LaunchFill(doc_scores, num_docs, -INFINITY, stream);
   }
   if (chunks == 0) return cudaGetLastError();

@@ -55,6 +55,17 @@ ids = lambda r: [t for rd in r.get("rounds", []) for t in rd.get("new_ids", [])]
 print("ask on one store, cpu vs auto: answers equal:", a.get("answer") == b.get("answer"),
       "| token ids equal:", ids(a) == ids(b), "| backends:", a.get("backend"), b.get("backend"))
 r1, r2 = load("route_own_store_cpu.json"), load("route_own_store_auto.json")
-print("route over each backend's own ingest: equal:", r1.get("layers") == r2.get("layers"))
+sets = lambda r: [sorted(d["ordinal"] for d in l["docs"]) for l in r.get("layers", [])]
+s1, s2 = sets(r1), sets(r2)
+same = sum(a == b for a, b in zip(s1, s2))
+print(f"route over each backend's own ingest: {same}/{len(s1)} layer top-k sets equal; "
+      f"cpu {s1} vs auto {s2}")
 PY
+# Product-level figures, both backends on the same machine: the small-msa preset (random
+# weights), 20,000 documents in memory (200 encoded, the rest copies of their pooled memory).
+$m model init --preset small-msa --seed 0 --out "$w/small" > /dev/null 2>&1
+for b in cpu cuda; do
+  timeout 240 $m --backend $b --format json bench memory --model "$w/small" --docs 20000 --encode-docs 200 \
+    --questions 4 --repeats 3 > "$OUT/bench_memory_$b.json" 2> "$OUT/bench_memory_$b.err" || echo "bench memory $b failed" | tee -a "$OUT/summary.txt"
+done
 exit $status
