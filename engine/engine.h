@@ -37,8 +37,11 @@ struct PooledDocument;
 struct SessionOptions {
   std::string model_dir;                                  // HF layout, qwen3 or msa
   kernels::BackendKind backend = kernels::BackendKind::kAuto;
+  kernels::Precision precision = kernels::Precision::kAuto;  // projection weights (ops.h)
   model::MsaOverrides msa;                                // top_k / routed layers
-  int64_t encode_batch_tokens = 256;                      // encoder workspace (tokens)
+  // Encoder workspace (tokens per forward batch); 0 picks 256 on the CPU, 4096 on a GPU (whose
+  // GEMMs need rows to fill the chip).
+  int64_t encode_batch_tokens = 0;
 };
 
 struct AppendedDocument {

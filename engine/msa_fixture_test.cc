@@ -237,6 +237,7 @@ TEST_P(MemorySessionTest, RouteMatchesReferenceAndAppendIsRoutableAtOnce) {
   SessionOptions opts;
   opts.model_dir = "tests/fixtures/msa/msa_cos";
   opts.backend = *kernels::ParseBackendKind(GetParam());
+  opts.precision = kernels::Precision::kFp32;  // the reference's numerics
   auto s = MemorySession::Open(opts);
   ASSERT_TRUE(s.ok()) << s.status();
   MemorySession& session = **s;
@@ -278,6 +279,7 @@ TEST_P(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
   SessionOptions opts;
   opts.model_dir = "tests/fixtures/msa/msa_cos";
   opts.backend = *kernels::ParseBackendKind(GetParam());
+  opts.precision = kernels::Precision::kFp32;  // the reference's numerics
   auto s = MemorySession::Open(opts);
   ASSERT_TRUE(s.ok()) << s.status();
   for (const auto& d : Expected()["documents"]) ASSERT_TRUE((*s)->Append(d["text"].get<std::string>()).ok());

@@ -29,12 +29,15 @@ MemorySession::~MemorySession() = default;
 absl::StatusOr<std::unique_ptr<MemorySession>> MemorySession::Open(const SessionOptions& opts) {
   auto impl = std::make_unique<Impl>();
   MNEME_ASSIGN_OR_RETURN(impl->backend, kernels::CreateBackend(opts.backend));
-  MNEME_ASSIGN_OR_RETURN(impl->model, model::Qwen3Model::Load(opts.model_dir, impl->backend.get()));
+  model::LoadOptions load;
+  load.bf16_weights = kernels::UsesBf16Weights(opts.precision, *impl->backend);
+  MNEME_ASSIGN_OR_RETURN(impl->model, model::Qwen3Model::Load(opts.model_dir, impl->backend.get(), load));
   MNEME_ASSIGN_OR_RETURN(impl->tok, tokenizer::Tokenizer::FromFile(opts.model_dir + "/tokenizer.json"));
   MNEME_ASSIGN_OR_RETURN(impl->settings, model::ResolveMsaSettings(impl->model->config(), opts.msa));
   MNEME_ASSIGN_OR_RETURN(impl->special, query::SpecialIds::From(*impl->tok));
-  MNEME_ASSIGN_OR_RETURN(impl->encoder, encode::DocumentEncoder::Create(
-                                            impl->model.get(), &impl->settings, opts.encode_batch_tokens));
+  const int64_t batch = opts.encode_batch_tokens > 0 ? opts.encode_batch_tokens
+                                                    : (impl->backend->host_addressable() ? 256 : 4096);
+  MNEME_ASSIGN_OR_RETURN(impl->encoder, encode::DocumentEncoder::Create(impl->model.get(), &impl->settings, batch));
   MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> tmpl, impl->tok->Encode(query::kTemplatePrefix));
   MNEME_ASSIGN_OR_RETURN(impl->template_kv, impl->encoder->EncodeRaw(tmpl));
   const model::ModelConfig& c = impl->model->config();

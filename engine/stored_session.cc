@@ -13,10 +13,12 @@
 namespace mneme {
 namespace {
 
-SessionOptions EngineOptions(const memory::SessionInfo& info, kernels::BackendKind backend, int64_t batch) {
+SessionOptions EngineOptions(const memory::SessionInfo& info, kernels::BackendKind backend, int64_t batch,
+                             kernels::Precision precision = kernels::Precision::kFp32) {
   SessionOptions o;
   o.model_dir = info.model_dir;
   o.backend = backend;
+  o.precision = precision;
   o.encode_batch_tokens = batch;
   o.msa.top_k = info.top_k;
   o.msa.pooling = info.pooling;
@@ -61,7 +63,7 @@ absl::StatusOr<std::unique_ptr<StoredSession>> StoredSession::Open(memory::Store
 
 absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
-  MNEME_ASSIGN_OR_RETURN(session_, MemorySession::Open(EngineOptions(info_, opts.backend, opts.encode_batch_tokens)));
+  MNEME_ASSIGN_OR_RETURN(session_, MemorySession::Open(EngineOptions(info_, opts.backend, opts.encode_batch_tokens, opts.precision)));
   if (session_->model_fingerprint() != info_.fingerprint) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "session '%s' was created with a model of fingerprint %s, but %s now has fingerprint %s; "

@@ -43,7 +43,8 @@ struct NewSessionOptions {
 
 struct StoredSessionOptions {
   kernels::BackendKind backend = kernels::BackendKind::kAuto;
-  int64_t encode_batch_tokens = 256;
+  kernels::Precision precision = kernels::Precision::kAuto;
+  int64_t encode_batch_tokens = 0;  // 0: the engine's default for the backend
   // Called while loading: (documents loaded, documents in the store, tokens loaded).
   std::function<void(int64_t, int64_t, int64_t)> on_load;
 };

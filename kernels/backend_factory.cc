@@ -18,6 +18,17 @@ absl::StatusOr<BackendKind> ParseBackendKind(const std::string& s) {
   return absl::InvalidArgumentError("unknown backend '" + s + "'; expected cpu, cuda or auto");
 }
 
+absl::StatusOr<Precision> ParsePrecision(const std::string& s) {
+  if (s == "auto") return Precision::kAuto;
+  if (s == "fp32") return Precision::kFp32;
+  if (s == "bf16") return Precision::kBf16;
+  return absl::InvalidArgumentError("unknown precision '" + s + "'; expected auto, fp32 or bf16");
+}
+
+bool UsesBf16Weights(Precision precision, const Backend& backend) {
+  return precision == Precision::kBf16 || (precision == Precision::kAuto && backend.supports_bf16_weights());
+}
+
 bool CudaAvailable(std::string* why) {
 #ifdef MNEME_WITH_CUDA
   std::string error;

@@ -32,15 +32,22 @@ class DeviceMemory {
   int32_t* i32() { return static_cast<int32_t*>(data()); }
 };
 
+// Element type of a stored tensor (weights; activations are fp32 at this interface).
+enum class DType { kF32, kBf16 };
+
 // y[m, n] = x[m, k] · w[n, k]^T (+ y if accumulate). w is in the Hugging Face Linear layout
-// [out_features, in_features]. ldy is y's row stride in elements (>= n; 0 means n).
+// [out_features, in_features], stored as w_type: fp32, or bf16 where the backend supports it
+// (supports_bf16_weights()), in which case x is rounded to bf16 for the product and the
+// accumulation stays fp32 (what a bf16 model does on a GPU). ldy is y's row stride in elements
+// (>= n; 0 means n).
 struct MatMulParams {
   const float* x = nullptr;
-  const float* w = nullptr;
+  const void* w = nullptr;
   float* y = nullptr;
   int64_t m = 0, n = 0, k = 0;
   int64_t ldy = 0;
   bool accumulate = false;
+  DType w_type = DType::kF32;
 };
 
 // y[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:] for each of `rows` rows of `dim`.
@@ -139,6 +146,8 @@ class Backend {
   // True when backend memory is ordinary host memory (cpu): callers may then pass host arrays
   // straight to ops instead of mirroring them into backend memory.
   virtual bool host_addressable() const = 0;
+  // True when MatMul accepts bf16 weights (MatMulParams::w_type).
+  virtual bool supports_bf16_weights() const { return false; }
 
   // Allocates `bytes` (64-byte aligned). ResourceExhausted when memory runs out.
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) = 0;
@@ -175,6 +184,15 @@ enum class BackendKind { kCpu, kCuda, kAuto };
 
 // Parses "cpu" | "cuda" | "auto".
 [[nodiscard]] absl::StatusOr<BackendKind> ParseBackendKind(const std::string& s);
+
+// Precision of the model's projection weights: kAuto = bf16 where the backend supports bf16
+// weights (the GPU), fp32 elsewhere; kFp32 everywhere exact fp32 (what the parity fixtures
+// check); kBf16 insists (an error on a backend without bf16 weights).
+enum class Precision { kAuto, kFp32, kBf16 };
+// Parses "auto" | "fp32" | "bf16".
+[[nodiscard]] absl::StatusOr<Precision> ParsePrecision(const std::string& s);
+// Whether a model loaded on `backend` with `precision` keeps bf16 weights.
+bool UsesBf16Weights(Precision precision, const Backend& backend);
 
 // True when this build has CUDA and a CUDA device is visible; otherwise false, with `*why`
 // saying which is missing. (Tests use it to skip GPU cases, loudly, only where no GPU exists.)

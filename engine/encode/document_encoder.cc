@@ -112,7 +112,7 @@ absl::StatusOr<memory::PooledDocument> DocumentEncoder::Encode(absl::Span<const 
       const int slot = settings_->SlotOf(layer);
       const model::Qwen3LayerWeights& w = model_->layer(layer);
       if (!w.router_k) return absl::InternalError(absl::StrFormat("layer %d has no router_k_proj", layer));
-      MNEME_RETURN_IF_ERROR(be->MatMul({h, w.router_k->f32(), kr_rows_->f32(), t, width, c.hidden_size}));
+      MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.router_k->data(), h, kr_rows_->f32(), t, width, c.hidden_size)));
       std::vector<double>& sums = kr_sums_[static_cast<size_t>(slot)];
       kr_host_.resize(static_cast<size_t>(t * width));
       MNEME_RETURN_IF_ERROR(be->CopyToHost(kr_host_.data(), kr_rows_->data(), kr_host_.size() * sizeof(float)));

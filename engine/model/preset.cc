@@ -82,9 +82,14 @@ absl::StatusOr<PresetSpec> FindPreset(const std::string& name) {
   } else if (base == "small") {
     spec = PresetSpec{"small", 512, 1536, 8, 8, 4, 64, 1500, 1e6, true, 8192};
     spec.top_k_docs = 8;
+  } else if (base == "4b") {
+    // Qwen3-4B's transformer shape (MSA-4B's backbone): the GPU benchmarks' model. Its
+    // vocabulary is the preset tokenizer's, not Qwen's 151,936.
+    spec = PresetSpec{"4b", 2560, 9728, 36, 32, 8, 128, 1500, 1e6, true, 40960};
+    spec.top_k_docs = 16;
   } else {
     return absl::InvalidArgumentError("unknown preset '" + name +
-                                      "'; expected tiny, small, tiny-msa or small-msa");
+                                      "'; expected tiny, small, 4b, tiny-msa, small-msa or 4b-msa");
   }
   spec.name = name;
   spec.msa = msa;

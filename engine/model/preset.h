@@ -25,8 +25,9 @@ struct PresetSpec {
   int top_k_docs = 16;
 };
 
-// "tiny" (2 layers, hidden 64: for tests) or "small" (8 layers, hidden 512: for benchmarks), and
-// their MSA twins "tiny-msa" / "small-msa" (the reference checkpoint format, MSA-SPEC §10:
+// "tiny" (2 layers, hidden 64: for tests), "small" (8 layers, hidden 512: for benchmarks) or
+// "4b" (Qwen3-4B's shape: 36 layers, hidden 2560; GPU benchmarks), and their MSA twins
+// "tiny-msa" / "small-msa" / "4b-msa" (the reference checkpoint format, MSA-SPEC §10:
 // router_q_proj.0 / router_k_proj.0 on the upper half of the layers, scaled-dot routing as
 // aux_loss_method "INFONCE_DECOUPLE" selects).
 // InvalidArgument naming the known presets otherwise.

@@ -39,7 +39,7 @@ absl::Status Qwen3Block::AttentionQueries(int layer, const float* h, int64_t t,
   kernels::Backend* be = model_->backend();
   const Qwen3LayerWeights& w = model_->layer(layer);
   const int64_t hq = c.num_attention_heads, d = c.head_dim;
-  MNEME_RETURN_IF_ERROR(be->MatMul({h, w.wq->f32(), q_out, t, hq * d, c.hidden_size}));
+  MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.wq->data(), h, q_out, t, hq * d, c.hidden_size)));
   MNEME_RETURN_IF_ERROR(be->RmsNorm({q_out, w.q_norm->f32(), q_out, t * hq, d,
                                      static_cast<float>(c.rms_norm_eps)}));
   return be->Rope({q_out, positions, t, hq, d, c.rope_theta});
@@ -68,8 +68,8 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   float* k_new = kv.k + kv.length * hkv * d;
   float* v_new = kv.v + kv.length * hkv * d;
   MNEME_RETURN_IF_ERROR(AttentionQueries(layer, h, t, positions, q_->f32()));
-  MNEME_RETURN_IF_ERROR(be->MatMul({h, w.wk->f32(), k_new, t, hkv * d, hidden}));
-  MNEME_RETURN_IF_ERROR(be->MatMul({h, w.wv->f32(), v_new, t, hkv * d, hidden}));
+  MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.wk->data(), h, k_new, t, hkv * d, hidden)));
+  MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.wv->data(), h, v_new, t, hkv * d, hidden)));
   MNEME_RETURN_IF_ERROR(be->RmsNorm({k_new, w.k_norm->f32(), k_new, t * hkv, d, eps}));
   MNEME_RETURN_IF_ERROR(be->Rope({k_new, positions, t, hkv, d, c.rope_theta}));
   kernels::AttentionParams ap;
@@ -88,12 +88,12 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   MNEME_RETURN_IF_ERROR(be->Attention(ap));
   kv.length += t;
   // x += attn · Wo^T (the residual add fused into the GEMM's accumulate).
-  MNEME_RETURN_IF_ERROR(be->MatMul({attn_->f32(), w.wo->f32(), x, t, hidden, hq * d, 0, true}));
+  MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.wo->data(), attn_->f32(), x, t, hidden, hq * d, true)));
   // MLP block.
   MNEME_RETURN_IF_ERROR(be->RmsNorm({x, w.post_norm->f32(), h, t, hidden, eps}));
-  MNEME_RETURN_IF_ERROR(be->MatMul({h, w.w_gate_up->f32(), gate_up_->f32(), t, 2 * inter, hidden}));
+  MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.w_gate_up->data(), h, gate_up_->f32(), t, 2 * inter, hidden)));
   MNEME_RETURN_IF_ERROR(be->SwiGlu({gate_up_->f32(), act_->f32(), t, inter}));
-  return be->MatMul({act_->f32(), w.w_down->f32(), x, t, hidden, inter, 0, true});
+  return be->MatMul(model_->Proj(w.w_down->data(), act_->f32(), x, t, hidden, inter, true));
 }
 
 absl::Status Qwen3Block::Logits(const float* x_row, float* logits) {
@@ -102,7 +102,7 @@ absl::Status Qwen3Block::Logits(const float* x_row, float* logits) {
   float* h = h_->f32();
   MNEME_RETURN_IF_ERROR(be->RmsNorm({x_row, model_->final_norm(), h, 1, c.hidden_size,
                                      static_cast<float>(c.rms_norm_eps)}));
-  return be->MatMul({h, model_->lm_head(), logits, 1, c.vocab_size, c.hidden_size});
+  return be->MatMul(model_->Proj(model_->lm_head(), h, logits, 1, c.vocab_size, c.hidden_size));
 }
 
 }  // namespace mneme::model

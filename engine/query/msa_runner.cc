@@ -111,7 +111,7 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
   } else {
     const model::Qwen3LayerWeights& w = model_->layer(layer);
     if (!w.router_q) return absl::InternalError(absl::StrFormat("layer %d has no router_q_proj", layer));
-    MNEME_RETURN_IF_ERROR(be->MatMul({h_rows_->f32(), w.router_q->f32(), q_rows_->f32(), r, q_width, hidden}));
+    MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.router_q->data(), h_rows_->f32(), q_rows_->f32(), r, q_width, hidden)));
   }
   q_host_.resize(static_cast<size_t>(r * q_width));
   MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q_rows_->data(), q_host_.size() * sizeof(float)));

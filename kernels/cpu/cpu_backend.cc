@@ -59,18 +59,20 @@ class CpuBackend final : public Backend {
 
   absl::Status MatMul(const MatMulParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
+    if (p.w_type != DType::kF32) return absl::UnimplementedError("cpu MatMul: fp32 weights only");
+    const float* w = static_cast<const float*>(p.w);
     const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
     // A GEMV is bound by reading w: worth several threads from ~1 MB of weights.
     SetThreads(p.m == 1 ? p.n * p.k * 16 : p.m * p.n * p.k);
     if (p.m == 1) {  // decode: a GEMV streams the weights once, faster than a 1-row GEMM
       cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(p.n),
-                  static_cast<blasint>(p.k), 1.0f, p.w, static_cast<blasint>(p.k), p.x, 1,
+                  static_cast<blasint>(p.k), 1.0f, w, static_cast<blasint>(p.k), p.x, 1,
                   p.accumulate ? 1.0f : 0.0f, p.y, 1);
       return absl::OkStatus();
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(p.m),
                 static_cast<blasint>(p.n), static_cast<blasint>(p.k), 1.0f, p.x,
-                static_cast<blasint>(p.k), p.w, static_cast<blasint>(p.k),
+                static_cast<blasint>(p.k), w, static_cast<blasint>(p.k),
                 p.accumulate ? 1.0f : 0.0f, p.y, static_cast<blasint>(ldy));
     return absl::OkStatus();
   }

@@ -75,7 +75,7 @@ absl::Status Check(cublasStatus_t s, const char* what) {
 }  // namespace
 
 // One shape's descriptors and chosen algorithm. The column-major view: y^T [n x m] (ld ldy) =
-// op_T(w as k x n, ld k) · (x as k x m, ld k).
+// op_T(w as k x n, ld k) · (x as k x m, ld k); w and x fp32 or bf16, y fp32.
 struct CublasLtGemm::Plan {
   const CublasLtApi* api = nullptr;
   cublasLtMatmulDesc_t desc = nullptr;
@@ -114,8 +114,9 @@ CublasLtGemm::~CublasLtGemm() {
 }
 
 absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64_t n, int64_t k,
-                                                                int64_t ldy) {
-  const auto key = std::make_tuple(m, n, k, ldy);
+                                                                int64_t ldy, bool bf16) {
+  const auto key = std::make_tuple(m, n, k, ldy, bf16);
+  const cudaDataType_t in = bf16 ? CUDA_R_16BF : CUDA_R_32F;
   if (auto it = plans_.find(key); it != plans_.end()) return it->second.get();
   auto plan = std::make_unique<Plan>();
   plan->api = api_;
@@ -123,8 +124,8 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64
   const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
   MNEME_RETURN_IF_ERROR(Check(api_->desc_set(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)), "set TRANSA"));
   MNEME_RETURN_IF_ERROR(Check(api_->desc_set(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)), "set TRANSB"));
-  MNEME_RETURN_IF_ERROR(Check(api_->layout_create(&plan->a, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k), "layout A"));
-  MNEME_RETURN_IF_ERROR(Check(api_->layout_create(&plan->b, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(m), k), "layout B"));
+  MNEME_RETURN_IF_ERROR(Check(api_->layout_create(&plan->a, in, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k), "layout A"));
+  MNEME_RETURN_IF_ERROR(Check(api_->layout_create(&plan->b, in, static_cast<uint64_t>(k), static_cast<uint64_t>(m), k), "layout B"));
   MNEME_RETURN_IF_ERROR(Check(api_->layout_create(&plan->c, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(m), ldy), "layout C"));
   cublasLtMatmulPreference_t pref = nullptr;
   MNEME_RETURN_IF_ERROR(Check(api_->pref_create(&pref), "PreferenceCreate"));
@@ -139,7 +140,8 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64
   api_->pref_destroy(pref);
   MNEME_RETURN_IF_ERROR(st);
   if (found == 0) {
-    return absl::UnimplementedError(absl::StrFormat("cuBLASLt has no fp32 algorithm for %dx%dx%d", m, n, k));
+    return absl::UnimplementedError(absl::StrFormat("cuBLASLt has no %s algorithm for %dx%dx%d",
+                                                    bf16 ? "bf16" : "fp32", m, n, k));
   }
   plan->algo = result.algo;
   const Plan* p = plan.get();
@@ -147,9 +149,10 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::GetPlan(int64_t m, int64
   return p;
 }
 
-absl::Status CublasLtGemm::Run(const float* x, const float* w, float* y, int64_t m, int64_t n,
-                               int64_t k, int64_t ldy, bool accumulate, cudaStream_t stream) {
-  MNEME_ASSIGN_OR_RETURN(const Plan* p, GetPlan(m, n, k, ldy));
+absl::Status CublasLtGemm::Run(const void* x, const void* w, float* y, int64_t m, int64_t n,
+                               int64_t k, int64_t ldy, bool accumulate, bool bf16,
+                               cudaStream_t stream) {
+  MNEME_ASSIGN_OR_RETURN(const Plan* p, GetPlan(m, n, k, ldy, bf16));
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   return Check(api_->matmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, w, p->a, x,
                             p->b, &beta, y, p->c, y, p->c, &p->algo, workspace_, workspace_bytes_,

@@ -60,7 +60,7 @@ class CudaBackend final : public Backend {
       cudaStreamDestroy(stream_);
     }
     if (staging_) cudaFree(staging_);
-    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_}) {
+    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_, &x16_}) {
       if (b->ptr) cudaFree(b->ptr);
     }
   }
@@ -91,9 +91,18 @@ class CudaBackend final : public Backend {
   }
   absl::Status Synchronize() override { return CudaCheck(cudaStreamSynchronize(stream_), "synchronize"); }
 
+  bool supports_bf16_weights() const override { return true; }
+
   absl::Status MatMul(const MatMulParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
-    return gemm_->Run(p.x, p.w, p.y, p.m, p.n, p.k, p.ldy == 0 ? p.n : p.ldy, p.accumulate, stream_);
+    const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
+    if (p.w_type == DType::kF32) return gemm_->Run(p.x, p.w, p.y, p.m, p.n, p.k, ldy, p.accumulate, false, stream_);
+    // bf16 weights: round x to bf16 into scratch (grown once to the largest batch), then a bf16
+    // GEMM with fp32 accumulation and fp32 output.
+    MNEME_RETURN_IF_ERROR(Grow(&x16_, static_cast<size_t>(p.m * p.k) * 2));
+    uint16_t* x16 = static_cast<uint16_t*>(x16_.ptr);
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.x, x16, p.m * p.k, stream_), "MatMul x to bf16"));
+    return gemm_->Run(x16, p.w, p.y, p.m, p.n, p.k, ldy, p.accumulate, true, stream_);
   }
   absl::Status RmsNorm(const RmsNormParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
@@ -214,6 +223,7 @@ class CudaBackend final : public Backend {
   size_t staging_bytes_ = 0;
   int sms_ = 1;
   Scratch q16_, scores_, topk_ws_, top_s_, top_i_;  // RouteTopK
+  Scratch x16_;                                     // MatMul activations in bf16
 };
 
 }  // namespace

@@ -107,6 +107,29 @@ TEST_F(CudaParityTest, MatMul) {
   EXPECT_LT(RelErr(Down(y, m * ldy), want), 2e-5);
 }
 
+// bf16 weights: the GPU rounds x to bf16 and multiplies on tensor cores with fp32 accumulation;
+// the CPU reference gets the same bf16 values as fp32, so only the summation order differs.
+TEST_F(CudaParityTest, MatMulBf16Weights) {
+  ASSERT_TRUE(gpu_->supports_bf16_weights());
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 4096, 2560}, {7, 13, 5}, {129, 1031, 264}, {512, 2048, 2560}}) {
+    for (bool acc : {false, true}) {
+      auto x = Random(size_t(m) * k, 31), w = Random(size_t(n) * k, 32), y0 = Random(size_t(m) * n, 33);
+      std::vector<uint16_t> w16(w.size());
+      for (size_t i = 0; i < w.size(); ++i) w[i] = Bf16ToFloat(w16[i] = FloatToBf16(w[i]));
+      std::vector<float> xr(x.size());
+      for (size_t i = 0; i < x.size(); ++i) xr[i] = Bf16ToFloat(FloatToBf16(x[i]));
+      std::vector<float> want = y0;
+      ASSERT_TRUE(cpu_->MatMul({xr.data(), w.data(), want.data(), m, n, k, 0, acc}).ok());
+      float* y = acc ? Up(y0) : Poisoned(y0.size());
+      ASSERT_TRUE(gpu_->MatMul({Up(x), Up(w16), y, m, n, k, 0, acc, DType::kBf16}).ok());
+      EXPECT_LT(RelErr(Down(y, y0.size()), want), 2e-5) << m << "x" << n << "x" << k << " acc=" << acc;
+    }
+  }
+  std::vector<float> a(4, 1.0f);
+  EXPECT_EQ(cpu_->MatMul({a.data(), a.data(), a.data(), 2, 2, 1, 0, false, DType::kBf16}).code(),
+            absl::StatusCode::kUnimplemented);  // the CPU reference is fp32 only
+}
+
 TEST_F(CudaParityTest, RmsNormIncludingInPlace) {
   for (auto [rows, dim] : {std::pair{1, 1}, {5, 37}, {3, 2560}, {129, 128}, {2, 5120}}) {
     auto x = Random(size_t(rows) * dim, 6, 3.0f), w = Random(dim, 7);

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <ostream>
 #include <random>
+#include <vector>
 
+#include "common/half.h"
 #include "common/json_util.h"
 #include "common/status.h"
 #include "engine/model/model_config.h"
@@ -53,17 +55,22 @@ double MeasureReadBandwidth() {
   return best;
 }
 
-// Best-of-3 fp32 GEMM rate (FLOP/s) of the backend at [m x k] . [n x k]^T: prefill's roofline.
-absl::StatusOr<double> MeasureGemmRate(kernels::Backend* be, int64_t m, int64_t n, int64_t k) {
+// Best-of-3 GEMM rate (FLOP/s) of the backend at [m x k] . [n x k]^T with weights of `w_type`
+// (the model's): prefill's roofline. Inputs are filled on the host and copied, so this works on
+// any backend.
+absl::StatusOr<double> MeasureGemmRate(kernels::Backend* be, int64_t m, int64_t n, int64_t k, kernels::DType w_type) {
+  const size_t w_bytes = static_cast<size_t>(n * k) * (w_type == kernels::DType::kBf16 ? 2 : 4);
   MNEME_ASSIGN_OR_RETURN(auto x, be->Allocate(static_cast<size_t>(m * k) * sizeof(float)));
-  MNEME_ASSIGN_OR_RETURN(auto w, be->Allocate(static_cast<size_t>(n * k) * sizeof(float)));
+  MNEME_ASSIGN_OR_RETURN(auto w, be->Allocate(w_bytes));
   MNEME_ASSIGN_OR_RETURN(auto y, be->Allocate(static_cast<size_t>(m * n) * sizeof(float)));
-  std::fill(x->f32(), x->f32() + m * k, 0.5f);
-  std::fill(w->f32(), w->f32() + n * k, 0.25f);
+  std::vector<float> hx(static_cast<size_t>(m * k), 0.5f), hw(static_cast<size_t>(n * k), 0.25f);
+  std::vector<uint16_t> hw16(w_type == kernels::DType::kBf16 ? hw.size() : 0, FloatToBf16(0.25f));
+  MNEME_RETURN_IF_ERROR(be->CopyToDevice(x->data(), hx.data(), hx.size() * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(be->CopyToDevice(w->data(), hw16.empty() ? static_cast<const void*>(hw.data()) : hw16.data(), w_bytes));
   double best = 0.0;
   for (int rep = 0; rep < 4; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
-    MNEME_RETURN_IF_ERROR(be->MatMul({x->f32(), w->f32(), y->f32(), m, n, k}));
+    MNEME_RETURN_IF_ERROR(be->MatMul({x->f32(), w->data(), y->f32(), m, n, k, 0, false, w_type}));
     MNEME_RETURN_IF_ERROR(be->Synchronize());
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep > 0) best = std::max(best, 2.0 * m * n * k / s);
@@ -98,7 +105,10 @@ class BenchForwardCommand final : public Command {
     }
     MNEME_ASSIGN_OR_RETURN(kernels::BackendKind kind, kernels::ParseBackendKind(ctx.backend));
     MNEME_ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(kind));
-    MNEME_ASSIGN_OR_RETURN(auto model, model::Qwen3Model::Load(model_dir, backend.get()));
+    MNEME_ASSIGN_OR_RETURN(kernels::Precision precision, kernels::ParsePrecision(ctx.precision));
+    model::LoadOptions load;
+    load.bf16_weights = kernels::UsesBf16Weights(precision, *backend);
+    MNEME_ASSIGN_OR_RETURN(auto model, model::Qwen3Model::Load(model_dir, backend.get(), load));
     MNEME_ASSIGN_OR_RETURN(auto runner,
                            model::Qwen3Runner::Create(model.get(), n_prompt + n_decode, batch));
     std::mt19937 rng(1234);
@@ -130,7 +140,7 @@ class BenchForwardCommand final : public Command {
     const model::ModelConfig& c = model->config();
     MNEME_ASSIGN_OR_RETURN(double gemm_rate,
                            MeasureGemmRate(backend.get(), std::min<int64_t>(n_prompt, batch),
-                                           2 * int64_t{c.intermediate_size}, c.hidden_size));
+                                           2 * int64_t{c.intermediate_size}, c.hidden_size, model->matmul_type()));
     const double decode_roof = read_bw / static_cast<double>(model->weight_bytes());
     const double prefill_roof = gemm_rate / flop_per_token;
     if (ctx.format == Format::kJson) {

@@ -55,6 +55,7 @@ class BenchMemoryCommand final : public Command {
     SessionOptions opts;
     opts.model_dir = model_dir;
     MNEME_ASSIGN_OR_RETURN(opts.backend, kernels::ParseBackendKind(ctx.backend));
+    MNEME_ASSIGN_OR_RETURN(opts.precision, kernels::ParsePrecision(ctx.precision));
     MNEME_ASSIGN_OR_RETURN(auto session, MemorySession::Open(opts));
 
     gen::ContractCorpusOptions co;
@@ -104,6 +105,7 @@ class BenchMemoryCommand final : public Command {
     nlohmann::json j = {
         {"model", model_dir},
         {"backend", session->backend_name()},
+        {"precision", ctx.precision},
         {"msa", session->settings().Describe()},
         {"documents", index.num_documents()},
         {"chunks", index.total_chunks()},

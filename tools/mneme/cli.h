@@ -3,6 +3,7 @@
 // Commands are noun-verb (`mneme model init`) or a single verb (`mneme generate`). Exit codes:
 // 0 success, 1 runtime error, 2 usage error. Global flags, accepted before or after the
 // subcommand: --format json|text (default text), -q/--quiet, --backend cpu|cuda|auto,
+// --precision auto|fp32|bf16,
 // --data DIR (the memory directory; default $MNEME_DATA, else ./mneme-data).
 #ifndef MNEME_TOOLS_MNEME_CLI_H_
 #define MNEME_TOOLS_MNEME_CLI_H_
@@ -53,6 +54,7 @@ struct Context {
   Format format = Format::kText;
   bool quiet = false;
   std::string backend = "auto";
+  std::string precision = "auto";  // projection weights: auto | fp32 | bf16 (kernels/ops.h)
   std::string data_dir = "./mneme-data";  // --data, else $MNEME_DATA, else ./mneme-data
   std::ostream* out;  // results
   std::ostream* err;  // progress and diagnostics

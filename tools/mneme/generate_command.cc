@@ -64,7 +64,10 @@ class GenerateCommand final : public Command {
 
     MNEME_ASSIGN_OR_RETURN(kernels::BackendKind kind, kernels::ParseBackendKind(ctx.backend));
     MNEME_ASSIGN_OR_RETURN(auto backend, kernels::CreateBackend(kind));
-    MNEME_ASSIGN_OR_RETURN(auto model, model::Qwen3Model::Load(model_dir, backend.get()));
+    MNEME_ASSIGN_OR_RETURN(kernels::Precision precision, kernels::ParsePrecision(ctx.precision));
+    model::LoadOptions load;
+    load.bf16_weights = kernels::UsesBf16Weights(precision, *backend);
+    MNEME_ASSIGN_OR_RETURN(auto model, model::Qwen3Model::Load(model_dir, backend.get(), load));
     opts.eos_ids = model->config().eos_token_ids;
     if (tok) {
       for (const char* t : {"<|im_end|>", "<|endoftext|>"}) {

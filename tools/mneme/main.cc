@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "common/json_util.h"
+#include "kernels/ops.h"
 #include "tools/mneme/cli.h"
 
 namespace mneme::cli {
@@ -43,7 +44,8 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
 }
 
 void PrintUsage(std::ostream& os, const std::vector<std::unique_ptr<Command>>& cmds) {
-  os << "usage: mneme [--format json|text] [-q] [--backend cpu|cuda|auto] [--data DIR] <command> [flags]\n\n"
+  os << "usage: mneme [--format json|text] [-q] [--backend cpu|cuda|auto] [--precision auto|fp32|bf16]\n"
+        "             [--data DIR] <command> [flags]\n\n"
         "commands:\n";
   for (const auto& c : cmds) os << "  " << c->Name() << "\n      " << c->Help() << "\n";
   os << "\n'mneme <command> --help' lists a command's flags.\n";
@@ -100,6 +102,11 @@ int Main(int argc, char** argv) {
     } else if (a == "--backend" || a.rfind("--backend=", 0) == 0) {
       if (!value_of("--backend", &v)) return ReportError(UsageError("--backend needs a value"), ctx);
       ctx.backend = v;
+    } else if (a == "--precision" || a.rfind("--precision=", 0) == 0) {
+      if (!value_of("--precision", &v) || !kernels::ParsePrecision(v).ok()) {
+        return ReportError(UsageError("--precision expects auto, fp32 or bf16"), ctx);
+      }
+      ctx.precision = v;
     } else if (a == "--data" || a.rfind("--data=", 0) == 0) {
       if (!value_of("--data", &v) || v.empty()) return ReportError(UsageError("--data needs a directory"), ctx);
       ctx.data_dir = v;

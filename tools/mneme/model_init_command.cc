@@ -17,8 +17,8 @@ class ModelInitCommand final : public Command {
   }
   std::vector<FlagSpec> Flags() const override {
     return {{"preset", true,
-             "tiny (2 layers, hidden 64), small (8 layers, hidden 512), or their MSA twins "
-             "tiny-msa, small-msa"},
+             "tiny (2 layers, hidden 64), small (8 layers, hidden 512), 4b (Qwen3-4B's shape, "
+             "7.7 GB), or their MSA twins tiny-msa, small-msa, 4b-msa"},
             {"out", true, "directory to write (created; must not hold a model yet)"},
             {"seed", true, "random seed for the weights (default 0)"}};
   }

@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, m
                                                            const std::string& name) {
   StoredSessionOptions opts;
   MNEME_ASSIGN_OR_RETURN(opts.backend, kernels::ParseBackendKind(ctx.backend));
+  MNEME_ASSIGN_OR_RETURN(opts.precision, kernels::ParsePrecision(ctx.precision));
   std::unique_ptr<Progress> progress;
   opts.on_load = [&](int64_t done, int64_t total, int64_t tokens) {
     if (!progress) progress = std::make_unique<Progress>(ctx, "loading memory", total);
