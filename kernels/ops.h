@@ -86,6 +86,9 @@ struct AttentionParams {
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 0.0f;
   bool causal = true;
+  // Permission, not a requirement: the caller (a model with bf16 weights) accepts q, k, v and
+  // the probabilities rounded to bf16, so a backend may use a bf16 tensor-core kernel.
+  bool allow_bf16 = false;
 };
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, inter + i], gate_up [tokens, 2 * inter]

@@ -85,6 +85,7 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   ap.head_dim = d;
   ap.scale = 1.0f / std::sqrt(static_cast<float>(d));
   ap.causal = causal;
+  ap.allow_bf16 = model_->matmul_type() == kernels::DType::kBf16;
   MNEME_RETURN_IF_ERROR(be->Attention(ap));
   kv.length += t;
   // x += attn · Wo^T (the residual add fused into the GEMM's accumulate).

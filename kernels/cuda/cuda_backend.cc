@@ -59,8 +59,10 @@ class CudaBackend final : public Backend {
       cudaStreamSynchronize(stream_);
       cudaStreamDestroy(stream_);
     }
-    if (staging_) cudaFree(staging_);
-    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_, &x16_}) {
+    for (StagedInts* st : {&positions_, &ids_, &att_cu_, &att_tiles_}) {
+      if (st->dev) cudaFree(st->dev);
+    }
+    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_, &x16_, &att_q16_, &att_k16_, &att_v16_, &att_o16_}) {
       if (b->ptr) cudaFree(b->ptr);
     }
   }
@@ -110,13 +112,16 @@ class CudaBackend final : public Backend {
   }
   absl::Status Rope(const RopeParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
-    MNEME_ASSIGN_OR_RETURN(const int32_t* pos, Stage(p.positions, p.tokens));
+    MNEME_ASSIGN_OR_RETURN(const int32_t* pos, Stage(&positions_, p.positions, p.tokens));
     return CudaCheck(cuda::LaunchRope<float>(p.x, pos, p.tokens, p.heads, p.head_dim, p.theta, stream_), "Rope");
   }
   absl::Status Attention(const AttentionParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
     if (p.head_dim > 256) {
       return absl::UnimplementedError(absl::StrFormat("cuda Attention: head_dim %d > 256", p.head_dim));
+    }
+    if (p.allow_bf16 && p.causal && p.q_offset == 0 && p.q_tokens == p.kv_len && p.head_dim == 128) {
+      return CausalBlockBf16(p);
     }
     cuda::AttentionArgs a{p.q, p.k, p.v, p.out, p.q_tokens, p.kv_len, p.q_offset,
                           static_cast<int>(p.num_heads), static_cast<int>(p.num_kv_heads),
@@ -129,7 +134,7 @@ class CudaBackend final : public Backend {
   }
   absl::Status Embedding(const EmbeddingParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));  // checks the ids on the host before they move
-    MNEME_ASSIGN_OR_RETURN(const int32_t* ids, Stage(p.ids, p.tokens));
+    MNEME_ASSIGN_OR_RETURN(const int32_t* ids, Stage(&ids_, p.ids, p.tokens));
     return CudaCheck(cuda::LaunchEmbedding<float>(p.table, ids, p.out, p.tokens, p.dim, stream_), "Embedding");
   }
   absl::Status RouteScores(const RouteScoresParams& p) override {
@@ -178,6 +183,35 @@ class CudaBackend final : public Backend {
  private:
   explicit CudaBackend(int device) : device_(device) {}
 
+  // A whole causal block from row 0 (document encoding) on the bf16 tensor-core kernel
+  // (attention_varlen.cu) as one packed document: q, k, v rounded to bf16, output back to fp32.
+  absl::Status CausalBlockBf16(const AttentionParams& p) {
+    const int64_t qn = p.q_tokens * p.num_heads * p.head_dim, kn = p.kv_len * p.num_kv_heads * p.head_dim;
+    MNEME_RETURN_IF_ERROR(Grow(&att_q16_, static_cast<size_t>(qn) * 2));
+    MNEME_RETURN_IF_ERROR(Grow(&att_k16_, static_cast<size_t>(kn) * 2));
+    MNEME_RETURN_IF_ERROR(Grow(&att_v16_, static_cast<size_t>(kn) * 2));
+    MNEME_RETURN_IF_ERROR(Grow(&att_o16_, static_cast<size_t>(qn) * 2));
+    auto* q16 = static_cast<uint16_t*>(att_q16_.ptr);
+    auto* k16 = static_cast<uint16_t*>(att_k16_.ptr);
+    auto* v16 = static_cast<uint16_t*>(att_v16_.ptr);
+    auto* o16 = static_cast<uint16_t*>(att_o16_.ptr);
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.q, q16, qn, stream_), "Attention q"));
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.k, k16, kn, stream_), "Attention k"));
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.v, v16, kn, stream_), "Attention v"));
+    // One document [0, n): its tile table is the same for every layer, so Stage uploads it once.
+    const int32_t cu_host[2] = {0, static_cast<int32_t>(p.q_tokens)};
+    const int n_tiles = cuda::BuildVarlenTiles(cu_host, 1, nullptr);
+    tiles_host_.resize(static_cast<size_t>(2 * n_tiles));
+    cuda::BuildVarlenTiles(cu_host, 1, tiles_host_.data());
+    MNEME_ASSIGN_OR_RETURN(const int32_t* cu, Stage(&att_cu_, cu_host, 2));
+    MNEME_ASSIGN_OR_RETURN(const int32_t* tiles, Stage(&att_tiles_, tiles_host_.data(), 2 * n_tiles));
+    MNEME_RETURN_IF_ERROR(CudaCheck(
+        cuda::LaunchVarlenAttention(q16, k16, v16, o16, cu, tiles, n_tiles, static_cast<int>(p.num_heads),
+                                    static_cast<int>(p.num_kv_heads), static_cast<int>(p.head_dim), p.scale, stream_),
+        "Attention (bf16 varlen)"));
+    return CudaCheck(cuda::LaunchFromBf16(o16, p.out, qn, stream_), "Attention out");
+  }
+
   // A device buffer that only grows (to the largest request seen), so steady-state calls
   // allocate nothing.
   struct Scratch {
@@ -196,31 +230,42 @@ class CudaBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  // Copies `n` host int32 values (token ids, positions) into the device staging area and returns
-  // its address. The area only grows (to the largest batch seen), and the copy is stream-ordered
-  // behind the previous op that read it, so no allocation happens per call in steady state.
-  absl::StatusOr<const int32_t*> Stage(const int32_t* host, int64_t n) {
+  // A device copy of small host int32 arrays (token ids, positions). The device buffer only
+  // grows, and an upload happens only when the contents differ from the last upload: a decode
+  // step's 72 RoPE calls share one positions array, so it crosses the bus once. Uploads are
+  // stream-ordered behind every kernel that read the previous contents.
+  struct StagedInts {
+    void* dev = nullptr;
+    size_t cap = 0;
+    std::vector<int32_t> last;  // what `dev` holds
+  };
+  absl::StatusOr<const int32_t*> Stage(StagedInts* slot, const int32_t* host, int64_t n) {
     const size_t bytes = static_cast<size_t>(n) * sizeof(int32_t);
-    if (bytes > staging_bytes_) {
-      MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(stream_), "staging"));
-      if (staging_) cudaFree(staging_);
-      staging_ = nullptr;
-      staging_bytes_ = 0;
-      MNEME_RETURN_IF_ERROR(CudaCheck(cudaMalloc(&staging_, bytes), "staging"));
-      staging_bytes_ = bytes;
+    if (slot->last.size() == static_cast<size_t>(n) && std::equal(host, host + n, slot->last.begin())) {
+      return static_cast<const int32_t*>(slot->dev);
     }
-    // From pageable memory the copy is staged by the driver before the call returns, so the
-    // caller may reuse `host` at once.
-    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(staging_, host, bytes, cudaMemcpyHostToDevice, stream_), "staging"));
-    return static_cast<const int32_t*>(staging_);
+    if (bytes > slot->cap) {
+      MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(stream_), "staging"));
+      if (slot->dev) cudaFree(slot->dev);
+      slot->dev = nullptr;
+      slot->cap = 0;
+      MNEME_RETURN_IF_ERROR(CudaCheck(cudaMalloc(&slot->dev, bytes), "staging"));
+      slot->cap = bytes;
+    }
+    // From pageable memory the driver stages the copy before the call returns, so the caller
+    // may reuse `host` at once.
+    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(slot->dev, host, bytes, cudaMemcpyHostToDevice, stream_), "staging"));
+    slot->last.assign(host, host + n);
+    return static_cast<const int32_t*>(slot->dev);
   }
 
   const int device_;
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
-  void* staging_ = nullptr;
-  size_t staging_bytes_ = 0;
+  StagedInts positions_, ids_, att_cu_, att_tiles_;
+  std::vector<int32_t> tiles_host_;
+  Scratch att_q16_, att_k16_, att_v16_, att_o16_;  // CausalBlockBf16
   int sms_ = 1;
   Scratch q16_, scores_, topk_ws_, top_s_, top_i_;  // RouteTopK
   Scratch x16_;                                     // MatMul activations in bf16

@@ -181,6 +181,31 @@ TEST_F(CudaParityTest, AttentionCausalBidirectionalAndGqa) {
   }
 }
 
+// allow_bf16 lets a whole causal block from row 0 (document encoding, head_dim 128) run on the
+// bf16 tensor-core kernel: within bf16 tolerance of the fp32 reference. Blocks it does not cover
+// (a continuation with q_offset > 0) keep the exact fp32 kernel.
+TEST_F(CudaParityTest, AttentionAllowBf16) {
+  struct Case { int q_tokens, kv_len, q_offset; float tol; };
+  for (const Case c : {Case{1, 1, 0, 1e-2f}, Case{63, 63, 0, 1e-2f}, Case{130, 130, 0, 1e-2f},
+                       Case{1000, 1000, 0, 1e-2f}, Case{40, 100, 60, 1e-5f}}) {
+    const int heads = 32, kv_heads = 8, d = 128;
+    auto q = Random(size_t(c.q_tokens) * heads * d, 41), k = Random(size_t(c.kv_len) * kv_heads * d, 42),
+         v = Random(size_t(c.kv_len) * kv_heads * d, 43);
+    std::vector<float> want(q.size());
+    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
+                      heads, kv_heads, d, 1.0f / std::sqrt(float(d)), true};
+    p.allow_bf16 = true;
+    ASSERT_TRUE(cpu_->Attention(p).ok());  // the CPU reference ignores the permission
+    float* out = Poisoned(q.size());
+    p.q = Up(q);
+    p.k = Up(k);
+    p.v = Up(v);
+    p.out = out;
+    ASSERT_TRUE(gpu_->Attention(p).ok());
+    EXPECT_LT(RelErr(Down(out, q.size()), want), c.tol) << c.q_tokens << " q, " << c.kv_len << " kv";
+  }
+}
+
 TEST_F(CudaParityTest, SwiGluAndEmbedding) {
   for (auto [tokens, inter] : {std::pair{1, 1}, {3, 5}, {31, 9728}}) {
     auto gu = Random(size_t(tokens) * 2 * inter, 12, 3.0f);

@@ -55,6 +55,8 @@ cudaError_t LaunchRouteScores(const float* q, const float* keys, const int32_t* 
 cudaError_t LaunchFill(float* x, int64_t n, float value, cudaStream_t stream);
 // out[i] = bf16(x[i]) (round to nearest even), out as bf16 bit patterns.
 cudaError_t LaunchToBf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
+// out[i] = float(x[i]) for bf16 bit patterns x.
+cudaError_t LaunchFromBf16(const uint16_t* x, float* out, int64_t n, cudaStream_t stream);
 // scores[d] = -inf where dead[d] != 0.
 cudaError_t LaunchMaskDead(float* scores, const uint8_t* dead, int64_t n, cudaStream_t stream);
 

@@ -40,6 +40,12 @@ __global__ void ToBf16Kernel(const float* x, __nv_bfloat16* out, int64_t n) {
   }
 }
 
+__global__ void FromBf16Kernel(const __nv_bfloat16* x, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __bfloat162float(x[i]);
+  }
+}
+
 __global__ void MaskDeadKernel(float* scores, const uint8_t* dead, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
     if (dead[i] != 0) scores[i] = -INFINITY;
@@ -60,6 +66,11 @@ cudaError_t LaunchFill(float* x, int64_t n, float value, cudaStream_t stream) {
 
 cudaError_t LaunchToBf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream) {
   if (n > 0) ToBf16Kernel<<<Blocks(n), kBlock, 0, stream>>>(x, reinterpret_cast<__nv_bfloat16*>(out), n);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchFromBf16(const uint16_t* x, float* out, int64_t n, cudaStream_t stream) {
+  if (n > 0) FromBf16Kernel<<<Blocks(n), kBlock, 0, stream>>>(reinterpret_cast<const __nv_bfloat16*>(x), out, n);
   return cudaGetLastError();
 }
 
