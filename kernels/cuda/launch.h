@@ -51,7 +51,7 @@ cudaError_t LaunchRouteScores(const float* q, const float* keys, const int32_t* 
                               float* doc_scores, int64_t q_tokens, int64_t chunks, int64_t width,
                               int64_t num_docs, cudaStream_t stream);
 
-// x[0, n) = value.
+// Element-wise (convert.cu). x[0, n) = value.
 cudaError_t LaunchFill(float* x, int64_t n, float value, cudaStream_t stream);
 // out[i] = bf16(x[i]) (round to nearest even), out as bf16 bit patterns.
 cudaError_t LaunchToBf16(const float* x, uint16_t* out, int64_t n, cudaStream_t stream);
@@ -71,7 +71,7 @@ cudaError_t LaunchRouteBf16(const void* q, const void* keys, const int32_t* chun
                             float* doc_scores, int q_tokens, int64_t chunks, int width,
                             int64_t num_docs, int num_sms, cudaStream_t stream, bool init = true);
 
-// The best k of scores[0, n): out_scores/out_idx [k], higher score first, ties to the lower
+// The best k of scores[0, n) (topk.cu): out_scores/out_idx [k], higher score first, ties to the lower
 // index, NaN as -inf; when n < k the tail is (-inf, INT32_MAX). `workspace` holds
 // TopKWorkspaceBytes(n, k) bytes of device memory. cudaErrorInvalidValue unless 1 <= k <= 1024.
 size_t TopKWorkspaceBytes(int64_t n, int k);
