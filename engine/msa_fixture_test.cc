@@ -15,6 +15,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/test_util.h"
 
 namespace mneme {
 namespace {
@@ -48,14 +49,10 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
 class MsaFixtureTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
-    auto kind = kernels::ParseBackendKind(std::get<1>(GetParam()));
-    ASSERT_TRUE(kind.ok());
     std::string why;
-    if (*kind == kernels::BackendKind::kCuda && !kernels::CudaAvailable(&why)) {
-      GTEST_SKIP() << why << "; run build/engine/mneme_engine_test on a GPU host (docs/gpu.md)";
-    }
-    auto be = kernels::CreateBackend(*kind);
+    auto be = kernels::BackendForTest(std::get<1>(GetParam()), &why);
     ASSERT_TRUE(be.ok()) << be.status();
+    if (*be == nullptr) GTEST_SKIP() << why << "; run build/engine/mneme_engine_test on a GPU host (docs/gpu.md)";
     backend_ = std::move(*be);
     cfg_ = Expected()["configs"][std::get<0>(GetParam())];
     ASSERT_FALSE(cfg_.is_null());
@@ -228,7 +225,9 @@ class MemorySessionTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     std::string why;
-    if (GetParam() == "cuda" && !kernels::CudaAvailable(&why)) GTEST_SKIP() << why;
+    auto be = kernels::BackendForTest(GetParam(), &why);  // the session makes its own backend
+    ASSERT_TRUE(be.ok()) << be.status();
+    if (*be == nullptr) GTEST_SKIP() << why << "; run build/engine/mneme_engine_test on a GPU host (docs/gpu.md)";
   }
 };
 

@@ -12,6 +12,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/test_util.h"
 
 namespace mneme::model {
 namespace {
@@ -41,14 +42,10 @@ double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
 class Qwen3ParityTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
-    auto kind = kernels::ParseBackendKind(std::get<1>(GetParam()));
-    ASSERT_TRUE(kind.ok());
     std::string why;
-    if (*kind == kernels::BackendKind::kCuda && !kernels::CudaAvailable(&why)) {
-      GTEST_SKIP() << why << "; run build/engine/model/mneme_model_test on a GPU host (docs/gpu.md)";
-    }
-    auto be = kernels::CreateBackend(*kind);
+    auto be = kernels::BackendForTest(std::get<1>(GetParam()), &why);
     ASSERT_TRUE(be.ok()) << be.status();
+    if (*be == nullptr) GTEST_SKIP() << why << "; run build/engine/model/mneme_model_test on a GPU host (docs/gpu.md)";
     backend_ = std::move(*be);
     dir_ = std::string(kFixtures) + "/" + std::get<0>(GetParam());
     auto m = Qwen3Model::Load(dir_, backend_.get());
@@ -102,13 +99,17 @@ TEST_P(Qwen3ParityTest, GreedyContinuationMatchesHf) {
 }
 
 // bf16 projection weights (the GPU default, --precision auto) stay close to transformers' fp32
-// logits and give the same greedy first token; the bound is loose by design: every product
-// rounds its activations to bf16.
+// logits; the bound is loose by design: every product rounds its activations to bf16. A backend
+// without bf16 weights (cpu) must refuse them by name rather than compute something else.
 TEST_P(Qwen3ParityTest, Bf16WeightsStayCloseToHf) {
-  if (!backend_->supports_bf16_weights()) GTEST_SKIP() << backend_->name() << " keeps fp32 weights only";
   LoadOptions lo;
   lo.bf16_weights = true;
   auto m = Qwen3Model::Load(dir_, backend_.get(), lo);
+  if (!backend_->supports_bf16_weights()) {
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(m.status().message().find(backend_->name()), std::string::npos) << m.status();
+    return;
+  }
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ((*m)->matmul_type(), kernels::DType::kBf16);
   EXPECT_LT((*m)->weight_bytes(), model_->weight_bytes());

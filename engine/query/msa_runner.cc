@@ -100,11 +100,15 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
     MNEME_ASSIGN_OR_RETURN(q_rows_, be->Allocate(static_cast<size_t>(r * q_width) * sizeof(float)));
   }
   std::vector<int32_t> pos(static_cast<size_t>(r));
-  for (int64_t i = 0; i < r; ++i) {
+  for (int64_t i = 0; i < r;) {
+    // Routing rows are mostly one run (the question's tokens): one copy per run of consecutive rows.
     const int64_t row = routing_rows_[static_cast<size_t>(i)];
+    int64_t run = 1;
+    while (i + run < r && routing_rows_[static_cast<size_t>(i + run)] == row + run) ++run;
     MNEME_RETURN_IF_ERROR(be->CopyOnDevice(h_rows_->f32() + i * hidden, h + row * hidden,
-                                           static_cast<size_t>(hidden) * sizeof(float)));
-    pos[static_cast<size_t>(i)] = positions_[static_cast<size_t>(row)];
+                                           static_cast<size_t>(run * hidden) * sizeof(float)));
+    for (int64_t j = 0; j < run; ++j) pos[static_cast<size_t>(i + j)] = positions_[static_cast<size_t>(row + j)];
+    i += run;
   }
   if (settings_->training_free) {
     MNEME_RETURN_IF_ERROR(block_->AttentionQueries(layer, h_rows_->f32(), r, pos.data(), q_rows_->f32()));

@@ -42,7 +42,11 @@ class OpaqueCpuBackend final : public kernels::Backend {
   std::unique_ptr<kernels::Backend> cpu_ = kernels::NewCpuBackend();
 };
 
-memory::MemoryIndex RandomIndex(int docs, int64_t width, uint32_t seed, bool normalize, int64_t d) {
+// How RandomIndex fills routing keys: gaussian, gaussian L2-normalised per head of d, or small
+// integers (exact in bf16, and every dot product with small-integer queries exact in fp32).
+enum class Keys { kGaussian, kUnitHeads, kIntegers };
+
+memory::MemoryIndex RandomIndex(int docs, int64_t width, uint32_t seed, Keys keys, int64_t d = 0) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> g;
   memory::MemoryIndex index(1, width);
@@ -51,8 +55,8 @@ memory::MemoryIndex RandomIndex(int docs, int64_t width, uint32_t seed, bool nor
     doc.num_chunks = 1 + static_cast<int64_t>(rng() % 7);
     doc.num_tokens = doc.num_chunks * 64;
     std::vector<float> kr(static_cast<size_t>(doc.num_chunks * width));
-    for (float& x : kr) x = g(rng);
-    if (normalize) {
+    for (float& x : kr) x = keys == Keys::kIntegers ? static_cast<float>(static_cast<int>(rng() % 7) - 3) : g(rng);
+    if (keys == Keys::kUnitHeads) {
       for (size_t at = 0; at < kr.size(); at += static_cast<size_t>(d)) {
         float ss = 0;
         for (int64_t j = 0; j < d; ++j) ss += kr[at + j] * kr[at + j];
@@ -71,7 +75,7 @@ TEST(RouterTest, GqaSummedEqualsNaiveForBothSimilarities) {
   auto be = kernels::NewCpuBackend();
   for (bool cosine : {false, true}) {
     const int64_t hq = 8, hkv = 2, d = 16, t = 5;
-    memory::MemoryIndex index = RandomIndex(300, hkv * d, cosine ? 1 : 2, cosine, d);
+    memory::MemoryIndex index = RandomIndex(300, hkv * d, cosine ? 1 : 2, cosine ? Keys::kUnitHeads : Keys::kGaussian, d);
     RoutingMirror mirror(be.get(), &index);
     std::mt19937 rng(3);
     std::normal_distribution<float> g;
@@ -118,24 +122,6 @@ TEST(RouterTest, TiesGoToLowerOrdinalAndDeletedNeverRoute) {
   EXPECT_EQ(top->size(), 4u);
 }
 
-// Integer-valued routing keys (exact in bf16, and every dot product exact in fp32), so the
-// mirrored paths must reproduce the host path bit for bit, ties included.
-memory::MemoryIndex IntegerIndex(int docs, int64_t width, uint32_t seed) {
-  std::mt19937 rng(seed);
-  memory::MemoryIndex index(1, width);
-  for (int i = 0; i < docs; ++i) {
-    memory::PooledDocument doc;
-    doc.num_chunks = 1 + static_cast<int64_t>(rng() % 7);
-    doc.num_tokens = doc.num_chunks * 64;
-    std::vector<float> kr(static_cast<size_t>(doc.num_chunks * width));
-    for (float& x : kr) x = static_cast<float>(static_cast<int>(rng() % 7) - 3);
-    doc.k = {kr};
-    doc.v = {kr};
-    doc.kr = {kr};
-    EXPECT_TRUE(index.Append(std::move(doc), "doc").ok());
-  }
-  return index;
-}
 
 // Through the mirror (a backend that is not host-addressable), routing equals the host path
 // after every append and delete, including appends that outgrow the mirror's capacity, and only
@@ -147,11 +133,11 @@ TEST_P(MirrorTest, FollowsAppendsAndDeletesAndUploadsOnlyChanges) {
   OpaqueCpuBackend opaque;
   auto cpu = kernels::NewCpuBackend();
   const int64_t hq = 4, hkv = 2, d = GetParam(), width = hkv * d;
-  memory::MemoryIndex index = IntegerIndex(10, width, 5);
+  memory::MemoryIndex index = RandomIndex(10, width, 5, Keys::kIntegers);
   RoutingMirror mirrored(&opaque, &index), direct(cpu.get(), &index);
   EXPECT_EQ(mirrored.path(), d == 64 ? RoutingMirror::Path::kDeviceBf16 : RoutingMirror::Path::kDeviceF32);
   EXPECT_EQ(direct.path(), RoutingMirror::Path::kHost);
-  memory::MemoryIndex more = IntegerIndex(400, width, 6);  // source of later documents
+  memory::MemoryIndex more = RandomIndex(400, width, 6, Keys::kIntegers);  // source of later documents
   std::mt19937 rng(7);
   // q / sqrt(d) / heads stays exactly representable: small integers over a power of two.
   std::vector<float> q(static_cast<size_t>(2 * hq * d));

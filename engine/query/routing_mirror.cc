@@ -99,8 +99,8 @@ absl::StatusOr<std::vector<ScoredDoc>> RoutingMirror::Select(int slot, const flo
   MNEME_RETURN_IF_ERROR(be_->CopyToDevice(q_->data(), q_sum, static_cast<size_t>(t * width) * sizeof(float)));
   if (path_ == Path::kDeviceBf16) {
     MNEME_RETURN_IF_ERROR(SyncLiveSet());
-    std::vector<int32_t> ids(static_cast<size_t>(top_k));
-    std::vector<float> scores(static_cast<size_t>(top_k));
+    top_ids_.resize(static_cast<size_t>(top_k));
+    top_scores_.resize(static_cast<size_t>(top_k));
     int selected = 0;
     kernels::RouteTopKParams p;
     p.q = q_->f32();
@@ -112,13 +112,13 @@ absl::StatusOr<std::vector<ScoredDoc>> RoutingMirror::Select(int slot, const flo
     p.width = width;
     p.num_docs = docs;
     p.top_k = top_k;
-    p.out_docs = ids.data();
-    p.out_scores = scores.data();
+    p.out_docs = top_ids_.data();
+    p.out_scores = top_scores_.data();
     p.selected = &selected;
     MNEME_RETURN_IF_ERROR(be_->RouteTopK(p));
     std::vector<ScoredDoc> out;
     for (int i = 0; i < selected; ++i) {
-      out.push_back({ids[static_cast<size_t>(i)], scores[static_cast<size_t>(i)]});
+      out.push_back({top_ids_[static_cast<size_t>(i)], top_scores_[static_cast<size_t>(i)]});
     }
     return out;
   }

@@ -65,7 +65,9 @@ class RoutingMirror {
   std::unique_ptr<kernels::DeviceMemory> chunk_doc_, q_, scores_, dead_;
   std::vector<uint16_t> staging_;  // bf16 conversion of one upload
   std::vector<uint8_t> dead_host_;
-  std::vector<float> host_scores_;
+  std::vector<float> host_scores_;  // host/fp32 paths: every document's score
+  std::vector<int32_t> top_ids_;     // bf16 path: RouteTopK's winners
+  std::vector<float> top_scores_;
 };
 
 }  // namespace mneme::query

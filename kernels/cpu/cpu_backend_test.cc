@@ -10,20 +10,13 @@
 
 #include "common/half.h"
 #include "gtest/gtest.h"
+#include "kernels/test_util.h"
 #ifdef MNEME_WITH_CUDA
 #include "kernels/cuda/cuda_probe.h"
 #endif
 
 namespace mneme::kernels {
 namespace {
-
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 double MaxRelErr(const std::vector<float>& got, const std::vector<double>& want) {
   double max_ref = 0, max_err = 0;

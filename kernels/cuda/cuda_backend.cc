@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -59,10 +60,8 @@ class CudaBackend final : public Backend {
       cudaStreamSynchronize(stream_);
       cudaStreamDestroy(stream_);
     }
-    for (StagedInts* st : {&positions_, &ids_, &att_cu_, &att_tiles_}) {
-      if (st->dev) cudaFree(st->dev);
-    }
-    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_s_, &top_i_, &x16_, &att_q16_, &att_k16_, &att_v16_, &att_o16_}) {
+    for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_, &x16_, &att_q16_, &att_k16_, &att_v16_,
+                       &att_o16_, &positions_.dev, &ids_.dev, &att_cu_.dev, &att_tiles_.dev}) {
       if (b->ptr) cudaFree(b->ptr);
     }
   }
@@ -155,8 +154,10 @@ class CudaBackend final : public Backend {
     MNEME_RETURN_IF_ERROR(Grow(&q16_, static_cast<size_t>(p.q_tokens * p.width) * 2));
     MNEME_RETURN_IF_ERROR(Grow(&scores_, static_cast<size_t>(p.num_docs) * sizeof(float)));
     MNEME_RETURN_IF_ERROR(Grow(&topk_ws_, cuda::TopKWorkspaceBytes(p.num_docs, k)));
-    MNEME_RETURN_IF_ERROR(Grow(&top_s_, static_cast<size_t>(k) * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(Grow(&top_i_, static_cast<size_t>(k) * sizeof(int32_t)));
+    // Scores then ordinals in one buffer, so one copy brings both back.
+    MNEME_RETURN_IF_ERROR(Grow(&top_, static_cast<size_t>(k) * (sizeof(float) + sizeof(int32_t))));
+    float* top_s = static_cast<float*>(top_.ptr);
+    int32_t* top_i = reinterpret_cast<int32_t*>(top_s + k);
     uint16_t* q16 = static_cast<uint16_t*>(q16_.ptr);
     float* scores = static_cast<float*>(scores_.ptr);
     MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.q, q16, p.q_tokens * p.width, stream_), "RouteTopK q"));
@@ -169,11 +170,12 @@ class CudaBackend final : public Backend {
           "RouteTopK scan"));
     }
     if (p.dead) MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchMaskDead(scores, p.dead, p.num_docs, stream_), "RouteTopK mask"));
-    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchTopK(scores, p.num_docs, k, static_cast<float*>(top_s_.ptr),
-                                                     static_cast<int32_t*>(top_i_.ptr), topk_ws_.ptr, stream_),
+    MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchTopK(scores, p.num_docs, k, top_s, top_i, topk_ws_.ptr, stream_),
                                     "RouteTopK top-k"));
-    MNEME_RETURN_IF_ERROR(CopyToHost(p.out_scores, top_s_.ptr, static_cast<size_t>(k) * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(CopyToHost(p.out_docs, top_i_.ptr, static_cast<size_t>(k) * sizeof(int32_t)));
+    top_host_.resize(static_cast<size_t>(k) * 2);
+    MNEME_RETURN_IF_ERROR(CopyToHost(top_host_.data(), top_.ptr, top_host_.size() * sizeof(float)));
+    std::memcpy(p.out_scores, top_host_.data(), static_cast<size_t>(k) * sizeof(float));
+    std::memcpy(p.out_docs, top_host_.data() + k, static_cast<size_t>(k) * sizeof(int32_t));
     int n = 0;
     while (n < k && p.out_scores[n] != -INFINITY && !std::isnan(p.out_scores[n])) ++n;  // dead, absent: -inf
     *p.selected = n;
@@ -200,9 +202,12 @@ class CudaBackend final : public Backend {
     MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.v, v16, kn, stream_), "Attention v"));
     // One document [0, n): its tile table is the same for every layer, so Stage uploads it once.
     const int32_t cu_host[2] = {0, static_cast<int32_t>(p.q_tokens)};
-    const int n_tiles = cuda::BuildVarlenTiles(cu_host, 1, nullptr);
-    tiles_host_.resize(static_cast<size_t>(2 * n_tiles));
-    cuda::BuildVarlenTiles(cu_host, 1, tiles_host_.data());
+    if (tiles_rows_ != p.q_tokens) {  // every layer of a document reuses the table
+      tiles_host_.resize(static_cast<size_t>(2 * cuda::BuildVarlenTiles(cu_host, 1, nullptr)));
+      cuda::BuildVarlenTiles(cu_host, 1, tiles_host_.data());
+      tiles_rows_ = p.q_tokens;
+    }
+    const int n_tiles = static_cast<int>(tiles_host_.size() / 2);
     MNEME_ASSIGN_OR_RETURN(const int32_t* cu, Stage(&att_cu_, cu_host, 2));
     MNEME_ASSIGN_OR_RETURN(const int32_t* tiles, Stage(&att_tiles_, tiles_host_.data(), 2 * n_tiles));
     MNEME_RETURN_IF_ERROR(CudaCheck(
@@ -230,33 +235,24 @@ class CudaBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  // A device copy of small host int32 arrays (token ids, positions). The device buffer only
-  // grows, and an upload happens only when the contents differ from the last upload: a decode
+  // A device copy of small host int32 arrays (token ids, positions, tile tables), in a Scratch
+  // buffer. An upload happens only when the contents differ from the last upload: a decode
   // step's 72 RoPE calls share one positions array, so it crosses the bus once. Uploads are
   // stream-ordered behind every kernel that read the previous contents.
   struct StagedInts {
-    void* dev = nullptr;
-    size_t cap = 0;
+    Scratch dev;
     std::vector<int32_t> last;  // what `dev` holds
   };
   absl::StatusOr<const int32_t*> Stage(StagedInts* slot, const int32_t* host, int64_t n) {
     const size_t bytes = static_cast<size_t>(n) * sizeof(int32_t);
-    if (slot->last.size() == static_cast<size_t>(n) && std::equal(host, host + n, slot->last.begin())) {
-      return static_cast<const int32_t*>(slot->dev);
+    if (slot->last.size() != static_cast<size_t>(n) || !std::equal(host, host + n, slot->last.begin())) {
+      MNEME_RETURN_IF_ERROR(Grow(&slot->dev, bytes));
+      // From pageable memory the driver stages the copy before the call returns, so the caller
+      // may reuse `host` at once.
+      MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(slot->dev.ptr, host, bytes, cudaMemcpyHostToDevice, stream_), "staging"));
+      slot->last.assign(host, host + n);
     }
-    if (bytes > slot->cap) {
-      MNEME_RETURN_IF_ERROR(CudaCheck(cudaStreamSynchronize(stream_), "staging"));
-      if (slot->dev) cudaFree(slot->dev);
-      slot->dev = nullptr;
-      slot->cap = 0;
-      MNEME_RETURN_IF_ERROR(CudaCheck(cudaMalloc(&slot->dev, bytes), "staging"));
-      slot->cap = bytes;
-    }
-    // From pageable memory the driver stages the copy before the call returns, so the caller
-    // may reuse `host` at once.
-    MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(slot->dev, host, bytes, cudaMemcpyHostToDevice, stream_), "staging"));
-    slot->last.assign(host, host + n);
-    return static_cast<const int32_t*>(slot->dev);
+    return static_cast<const int32_t*>(slot->dev.ptr);
   }
 
   const int device_;
@@ -264,10 +260,12 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   StagedInts positions_, ids_, att_cu_, att_tiles_;
-  std::vector<int32_t> tiles_host_;
+  std::vector<int32_t> tiles_host_;  // the tile table of a tiles_rows_-row document
+  int64_t tiles_rows_ = -1;
   Scratch att_q16_, att_k16_, att_v16_, att_o16_;  // CausalBlockBf16
   int sms_ = 1;
-  Scratch q16_, scores_, topk_ws_, top_s_, top_i_;  // RouteTopK
+  Scratch q16_, scores_, topk_ws_, top_;  // RouteTopK
+  std::vector<float> top_host_;             // [k scores | k ordinals (bit patterns)]
   Scratch x16_;                                     // MatMul activations in bf16
 };
 

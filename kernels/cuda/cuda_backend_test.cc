@@ -17,20 +17,13 @@
 
 #include "common/half.h"
 #include "gtest/gtest.h"
+#include "kernels/test_util.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_probe.h"
 #include "kernels/cuda/launch.h"
 
 namespace mneme::kernels {
 namespace {
-
-std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
 
 // Largest |got - want| over the largest |want|; fails on NaN/inf in `got` (poison left over).
 double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
@@ -78,6 +71,27 @@ class CudaParityTest : public ::testing::Test {
     EXPECT_TRUE(gpu_->Synchronize().ok());
     EXPECT_TRUE(gpu_->CopyToHost(h.data(), d, n * sizeof(float)).ok());
     return h;
+  }
+
+  // One attention case on both backends (the CPU reference ignores allow_bf16).
+  struct AttentionCase { int q_tokens, kv_len, q_offset, heads, kv_heads, d; bool causal; };
+  void CheckAttention(const AttentionCase& c, bool allow_bf16, double tol) {
+    auto q = Random(size_t(c.q_tokens) * c.heads * c.d, 9), k = Random(size_t(c.kv_len) * c.kv_heads * c.d, 10),
+         v = Random(size_t(c.kv_len) * c.kv_heads * c.d, 11);
+    std::vector<float> want(q.size());
+    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
+                      c.heads, c.kv_heads, c.d, 1.0f / std::sqrt(float(c.d)), c.causal};
+    p.allow_bf16 = allow_bf16;
+    ASSERT_TRUE(cpu_->Attention(p).ok());
+    float* out = Poisoned(q.size());
+    p.q = Up(q);
+    p.k = Up(k);
+    p.v = Up(v);
+    p.out = out;
+    ASSERT_TRUE(gpu_->Attention(p).ok());
+    EXPECT_LT(RelErr(Down(out, q.size()), want), tol)
+        << c.q_tokens << " q, " << c.kv_len << " kv, heads " << c.heads << "/" << c.kv_heads << ", d " << c.d
+        << (allow_bf16 ? ", bf16 allowed" : "");
   }
 
   std::unique_ptr<Backend> cpu_ = NewCpuBackend();
@@ -159,25 +173,11 @@ TEST_F(CudaParityTest, Rope) {
 }
 
 TEST_F(CudaParityTest, AttentionCausalBidirectionalAndGqa) {
-  struct Case { int q_tokens, kv_len, q_offset, heads, kv_heads, d; bool causal; };
-  for (const Case c : {Case{1, 1, 0, 1, 1, 16, true}, Case{7, 7, 0, 4, 2, 16, true},
-                       Case{5, 12, 7, 6, 2, 64, true}, Case{5, 12, 7, 6, 2, 64, false},
-                       Case{1, 1031, 1030, 32, 8, 128, true}, Case{67, 67, 0, 4, 1, 128, true},
-                       Case{3, 40, 20, 2, 2, 200, false}}) {
-    auto q = Random(size_t(c.q_tokens) * c.heads * c.d, 9), k = Random(size_t(c.kv_len) * c.kv_heads * c.d, 10),
-         v = Random(size_t(c.kv_len) * c.kv_heads * c.d, 11);
-    std::vector<float> want(q.size());
-    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
-                      c.heads, c.kv_heads, c.d, 1.0f / std::sqrt(float(c.d)), c.causal};
-    ASSERT_TRUE(cpu_->Attention(p).ok());
-    float* out = Poisoned(q.size());
-    p.q = Up(q);
-    p.k = Up(k);
-    p.v = Up(v);
-    p.out = out;
-    ASSERT_TRUE(gpu_->Attention(p).ok());
-    EXPECT_LT(RelErr(Down(out, q.size()), want), 1e-5)
-        << c.q_tokens << " q, " << c.kv_len << " kv, heads " << c.heads << "/" << c.kv_heads << ", d " << c.d;
+  for (const AttentionCase c : {AttentionCase{1, 1, 0, 1, 1, 16, true}, AttentionCase{7, 7, 0, 4, 2, 16, true},
+                                AttentionCase{5, 12, 7, 6, 2, 64, true}, AttentionCase{5, 12, 7, 6, 2, 64, false},
+                                AttentionCase{1, 1031, 1030, 32, 8, 128, true}, AttentionCase{67, 67, 0, 4, 1, 128, true},
+                                AttentionCase{3, 40, 20, 2, 2, 200, false}}) {
+    CheckAttention(c, /*allow_bf16=*/false, 1e-5);
   }
 }
 
@@ -185,25 +185,8 @@ TEST_F(CudaParityTest, AttentionCausalBidirectionalAndGqa) {
 // bf16 tensor-core kernel: within bf16 tolerance of the fp32 reference. Blocks it does not cover
 // (a continuation with q_offset > 0) keep the exact fp32 kernel.
 TEST_F(CudaParityTest, AttentionAllowBf16) {
-  struct Case { int q_tokens, kv_len, q_offset; float tol; };
-  for (const Case c : {Case{1, 1, 0, 1e-2f}, Case{63, 63, 0, 1e-2f}, Case{130, 130, 0, 1e-2f},
-                       Case{1000, 1000, 0, 1e-2f}, Case{40, 100, 60, 1e-5f}}) {
-    const int heads = 32, kv_heads = 8, d = 128;
-    auto q = Random(size_t(c.q_tokens) * heads * d, 41), k = Random(size_t(c.kv_len) * kv_heads * d, 42),
-         v = Random(size_t(c.kv_len) * kv_heads * d, 43);
-    std::vector<float> want(q.size());
-    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
-                      heads, kv_heads, d, 1.0f / std::sqrt(float(d)), true};
-    p.allow_bf16 = true;
-    ASSERT_TRUE(cpu_->Attention(p).ok());  // the CPU reference ignores the permission
-    float* out = Poisoned(q.size());
-    p.q = Up(q);
-    p.k = Up(k);
-    p.v = Up(v);
-    p.out = out;
-    ASSERT_TRUE(gpu_->Attention(p).ok());
-    EXPECT_LT(RelErr(Down(out, q.size()), want), c.tol) << c.q_tokens << " q, " << c.kv_len << " kv";
-  }
+  for (int n : {1, 63, 130, 1000}) CheckAttention({n, n, 0, 32, 8, 128, true}, /*allow_bf16=*/true, 1e-2);
+  CheckAttention({40, 100, 60, 32, 8, 128, true}, /*allow_bf16=*/true, 1e-5);
 }
 
 TEST_F(CudaParityTest, SwiGluAndEmbedding) {

@@ -17,26 +17,12 @@ import ctypes
 import datetime
 import json
 import math
-import statistics
 
 import torch
 
+from bench_common import timed
+
 HEADS, KV_HEADS, D = 32, 8, 128
-
-
-def timed(fn, warmup=5, reps=30):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        out.append(s.elapsed_time(e))
-    return statistics.median(out), min(out), max(out)
 
 
 def torch_varlen():

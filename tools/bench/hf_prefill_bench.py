@@ -12,25 +12,11 @@ Usage: python3 tools/bench/hf_prefill_bench.py [--tokens 4096] [--out result.jso
 import argparse
 import datetime
 import json
-import statistics
 
 import torch
 import transformers
 
-
-def timed(fn, warmup=3, reps=10):
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        out.append(s.elapsed_time(e))
-    return statistics.median(out)
+from bench_common import timed
 
 
 def main():
@@ -53,10 +39,10 @@ def main():
         with torch.no_grad():
             body(input_ids=ids, use_cache=False)
 
-    ms = timed(prefill)
+    ms = timed(prefill, warmup=3, reps=10)[0]
     proj = sum(p.numel() for n, p in body.named_parameters() if p.dim() == 2 and "embed" not in n)
     x = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    mm_ms = timed(lambda: x @ x, warmup=5, reps=20)
+    mm_ms = timed(lambda: x @ x, warmup=5, reps=20)[0]
     mm_rate = 2 * 8192**3 / mm_ms / 1e9  # TFLOP/s
     r = {"date": datetime.date.today().isoformat(), "gpu": torch.cuda.get_device_name(0),
          "torch": torch.__version__, "transformers": transformers.__version__, "tokens": a.tokens,
