@@ -36,19 +36,21 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
                         {opts.max_rounds, opts.causal_injection});
 
   AskResult result;
-  std::vector<float> logits;
+  // Logits stay in backend memory: the backend samples and only the token comes back.
+  kernels::Backend* be = s.model->backend();
+  const int64_t vocab = s.model->config().vocab_size;
   int budget = opts.max_new_tokens;
   bool stop = false;
   std::vector<std::vector<query::LayerRouting>> routing;
   while (!stop && budget > 0) {
     // A round: prefill the whole context with fresh routing, then decode with it fixed.
     auto t0 = std::chrono::steady_clock::now();
-    MNEME_RETURN_IF_ERROR(s.runner->Prefill(il.context(), s.FirstPosition(), il.routing_rows(), budget, &logits));
+    MNEME_RETURN_IF_ERROR(s.runner->Prefill(il.context(), s.FirstPosition(), il.routing_rows(), budget, nullptr));
     result.prefill_ms += MsSince(t0);
     routing.push_back(s.runner->routing());
     t0 = std::chrono::steady_clock::now();
     while (budget > 0) {
-      MNEME_ASSIGN_OR_RETURN(int32_t next, sampler.Sample(logits));
+      MNEME_ASSIGN_OR_RETURN(int32_t next, sampler.Sample(be, s.runner->logits(), vocab));
       --budget;
       ++result.new_tokens;
       if (on_token) on_token(next);
@@ -58,7 +60,7 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
         break;
       }
       if (step.kind == query::Interleaver::Step::Kind::kReprefill) break;
-      if (budget > 0) MNEME_RETURN_IF_ERROR(s.runner->Extend(step.block, step.causal, &logits));
+      if (budget > 0) MNEME_RETURN_IF_ERROR(s.runner->Extend(step.block, step.causal, nullptr));
     }
     result.decode_ms += MsSince(t0);
   }

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/quantize.h"
 
 namespace mneme::kernels {
 
@@ -89,6 +90,79 @@ struct AttentionParams {
   // Permission, not a requirement: the caller (a model with bf16 weights) accepts q, k, v and
   // the probabilities rounded to bf16, so a backend may use a bf16 tensor-core kernel.
   bool allow_bf16 = false;
+  // Optional [q_tokens, num_heads]: the natural log of each row's softmax denominator,
+  // log sum_j exp(scale * q . k_j) over its visible keys, so partial attentions over disjoint
+  // key sets can be merged exactly (AttentionMerge).
+  float* lse = nullptr;
+};
+
+// The exact merge of attentions over disjoint key sets (split-K decode; IDSA partial outputs
+// from several ranks). For each of `rows` (token, head) rows:
+//   L = log sum_p exp(lses[p, r]),  out[r, :] = sum_p exp(lses[p, r] - L) * outs[p, r, :]
+// and lse[r] = L when lse is given. A part with lse = -inf (it saw no key) contributes nothing;
+// a row whose parts are all -inf gets out = 0 and L = -inf. All arrays are backend memory.
+struct AttentionMergeParams {
+  const float* outs = nullptr;  // [parts, rows, head_dim]
+  const float* lses = nullptr;  // [parts, rows]
+  float* out = nullptr;         // [rows, head_dim]
+  float* lse = nullptr;         // [rows], may be null
+  int64_t parts = 0, rows = 0, head_dim = 0;
+};
+
+// Chunk mean pooling, MSA's memory compression (docs/msa.md §1): rows x [rows, width] in chunks
+// of `pool` consecutive rows, the last one partial:
+//   out[c, :] = (fp32 sum of the chunk's rows, in row order) * (1 / row count)
+// then, when l2_head_dim > 0, every l2_head_dim-wide slice of out[c, :] is divided by its L2
+// norm (an all-zero slice stays zero): the cosine-routing keys. x and out are backend memory.
+struct ChunkPoolParams {
+  const float* x = nullptr;  // [rows, width]
+  float* out = nullptr;      // [ceil(rows / pool), width]
+  int64_t rows = 0, width = 0, pool = 0;
+  int64_t l2_head_dim = 0;  // 0, or a divisor of width
+};
+
+// One-byte group quantisation (common/quantize.h, the segment codec's int8/fp8 formats): x is
+// n values in groups of `group` consecutive values (n % group == 0); group g gets scales[g] and
+// codes [g * group, (g + 1) * group). x, codes and scales are backend memory.
+struct QuantizeParams {
+  const float* x = nullptr;   // [n]
+  uint8_t* codes = nullptr;   // [n]
+  float* scales = nullptr;    // [n / group]
+  int64_t n = 0, group = 0;
+  ByteCodec codec = ByteCodec::kInt8;
+};
+
+// What Dequantize reads: bf16 bit patterns (2 bytes per value, no scales) or one-byte codes
+// with per-group scales.
+enum class CodeType { kBf16, kInt8, kFp8 };
+
+// out[i] = value of codes[i] (bf16: exact widening; int8/fp8: DequantizeCode with
+// scales[i / group]). codes, scales and out are backend memory; scales unused for bf16.
+struct DequantizeParams {
+  const void* codes = nullptr;  // [n] bf16 (uint16) or bytes
+  const float* scales = nullptr;  // [n / group] for int8/fp8
+  float* out = nullptr;           // [n]
+  int64_t n = 0, group = 0;       // group: int8/fp8 only, divides n
+  CodeType type = CodeType::kBf16;
+};
+
+// Next-token choice from one row of logits (backend memory), the contract of
+// engine/model/sampler.h, identical on every backend up to floating-point rounding:
+//   temperature == 0, or a largest logit of +-inf: the argmax, lowest id on ties (exact on
+//   every backend).
+//   otherwise p_i = exp((l_i - max_j l_j) / temperature); the nucleus N = {i : p_i >= tau} with
+//   tau the largest value for which the mass of N reaches top_p * sum_i p_i; the token is the
+//   first i of N, in id order, whose running mass over N exceeds uniform * mass(N) (the last
+//   member of N when rounding leaves none).
+// uniform in [0, 1) comes from the caller's seeded generator. *token is host memory.
+// InvalidArgument for NaN logits.
+struct SampleParams {
+  const float* logits = nullptr;  // [vocab]
+  int64_t vocab = 0;
+  double temperature = 0.0;  // >= 0
+  double top_p = 1.0;        // (0, 1]
+  double uniform = 0.0;      // [0, 1)
+  int32_t* token = nullptr;  // host
 };
 
 // out[t, i] = silu(gate_up[t, i]) * gate_up[t, inter + i], gate_up [tokens, 2 * inter]
@@ -171,6 +245,11 @@ class Backend {
   // Unimplemented where the backend lacks a kernel for the shape (cuda: width must be a
   // multiple of 64 in [64, 1024]); callers then use RouteScores.
   [[nodiscard]] virtual absl::Status RouteTopK(const RouteTopKParams& p) = 0;
+  [[nodiscard]] virtual absl::Status AttentionMerge(const AttentionMergeParams& p) = 0;
+  [[nodiscard]] virtual absl::Status ChunkPool(const ChunkPoolParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Quantize(const QuantizeParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Dequantize(const DequantizeParams& p) = 0;
+  [[nodiscard]] virtual absl::Status Sample(const SampleParams& p) = 0;
 };
 
 // Shape/pointer checks shared by every backend (the CUTLASS-style CanImplement step).
@@ -182,6 +261,11 @@ class Backend {
 [[nodiscard]] absl::Status Validate(const EmbeddingParams& p);
 [[nodiscard]] absl::Status Validate(const RouteScoresParams& p);
 [[nodiscard]] absl::Status Validate(const RouteTopKParams& p);
+[[nodiscard]] absl::Status Validate(const AttentionMergeParams& p);
+[[nodiscard]] absl::Status Validate(const ChunkPoolParams& p);
+[[nodiscard]] absl::Status Validate(const QuantizeParams& p);
+[[nodiscard]] absl::Status Validate(const DequantizeParams& p);
+[[nodiscard]] absl::Status Validate(const SampleParams& p);
 
 enum class BackendKind { kCpu, kCuda, kAuto };
 

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdint>
 
 #include "absl/strings/str_format.h"
@@ -91,6 +92,52 @@ absl::Status Validate(const RouteTopKParams& p) {
   }
   if (p.chunks > 0 && p.num_docs == 0) return Bad("RouteTopK", "chunks without documents");
   if (p.num_docs > INT32_MAX) return Bad("RouteTopK", "more than 2^31 documents");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const AttentionMergeParams& p) {
+  if (!p.outs || !p.lses || !p.out) return Bad("AttentionMerge", "null pointer");
+  if (p.parts <= 0 || p.rows <= 0 || p.head_dim <= 0) return Bad("AttentionMerge", "sizes must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const ChunkPoolParams& p) {
+  if (!p.x || !p.out) return Bad("ChunkPool", "null pointer");
+  if (p.rows <= 0 || p.width <= 0 || p.pool <= 0) return Bad("ChunkPool", "sizes must be positive");
+  if (p.l2_head_dim < 0 || (p.l2_head_dim > 0 && p.width % p.l2_head_dim != 0)) {
+    return Bad("ChunkPool", absl::StrFormat("l2_head_dim %d does not divide width %d", p.l2_head_dim, p.width));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const QuantizeParams& p) {
+  if (!p.x || !p.codes || !p.scales) return Bad("Quantize", "null pointer");
+  if (p.n <= 0 || p.group <= 0 || p.n % p.group != 0) {
+    return Bad("Quantize", absl::StrFormat("n %d must be a positive multiple of group %d", p.n, p.group));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const DequantizeParams& p) {
+  if (!p.codes || !p.out) return Bad("Dequantize", "null pointer");
+  if (p.n <= 0) return Bad("Dequantize", "n must be positive");
+  if (p.type != CodeType::kBf16) {
+    if (!p.scales) return Bad("Dequantize", "null scales");
+    if (p.group <= 0 || p.n % p.group != 0) {
+      return Bad("Dequantize", absl::StrFormat("n %d must be a positive multiple of group %d", p.n, p.group));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const SampleParams& p) {
+  if (!p.logits || !p.token) return Bad("Sample", "null pointer");
+  if (p.vocab <= 0 || p.vocab > INT32_MAX) return Bad("Sample", absl::StrFormat("bad vocabulary size %d", p.vocab));
+  if (!(p.temperature >= 0.0) || !std::isfinite(p.temperature)) {
+    return Bad("Sample", absl::StrFormat("temperature must be finite and >= 0, got %g", p.temperature));
+  }
+  if (!(p.top_p > 0.0 && p.top_p <= 1.0)) return Bad("Sample", absl::StrFormat("top_p %g outside (0, 1]", p.top_p));
+  if (!(p.uniform >= 0.0 && p.uniform < 1.0)) return Bad("Sample", absl::StrFormat("uniform %g outside [0, 1)", p.uniform));
   return absl::OkStatus();
 }
 

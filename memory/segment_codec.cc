@@ -8,7 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "common/half.h"
 #include "memory/crc32c.h"
-#include "memory/fp8.h"
+#include "common/fp8.h"
+#include "common/quantize.h"
 
 namespace mneme::memory {
 namespace {
@@ -44,25 +45,9 @@ bool KnownCodec(uint8_t b) {
          b == static_cast<uint8_t>(SegmentCodec::kFp8);
 }
 
-// Quantises one (chunk, head) group of `dim` values to 1-byte codes; returns its scale.
-// int8: scale = absmax / 127, code = round(x / scale) in [-127, 127] (scale 0 for a zero group).
-// fp8: scale = absmax / 448, code = e4m3(x / scale); a zero group (or one whose scale
-// underflows to 0) gets scale 1 and all-zero codes, so a decoded scale is always > 0.
-float QuantizeGroup(SegmentCodec codec, const float* x, size_t dim, uint8_t* codes) {
-  float amax = 0.0f;
-  for (size_t i = 0; i < dim; ++i) amax = std::max(amax, std::fabs(x[i]));
-  if (codec == SegmentCodec::kInt8) {
-    const float scale = amax / 127.0f;
-    for (size_t i = 0; i < dim; ++i) {
-      const float q = scale > 0.0f ? std::nearbyint(x[i] / scale) : 0.0f;
-      codes[i] = static_cast<uint8_t>(static_cast<int8_t>(std::max(-127.0f, std::min(127.0f, q))));
-    }
-    return scale;
-  }
-  float scale = amax / kFp8E4m3Max;
-  if (!(scale > 0.0f)) scale = 1.0f;
-  for (size_t i = 0; i < dim; ++i) codes[i] = FloatToFp8E4m3(x[i] / scale);
-  return scale;
+// The segment codecs' 1-byte formats are common/quantize.h's.
+ByteCodec ByteCodecOf(SegmentCodec codec) {
+  return codec == SegmentCodec::kInt8 ? ByteCodec::kInt8 : ByteCodec::kFp8;
 }
 
 std::string Where(const SegmentKey& k) {
@@ -126,7 +111,7 @@ absl::StatusOr<std::string> EncodeSegment(const SegmentKey& key, SegmentCodec co
     const size_t scales_at = at;
     at += groups * sizeof(float);
     for (size_t g = 0; g < groups; ++g, at += shape.head_dim) {
-      const float scale = QuantizeGroup(codec, a + g * shape.head_dim, shape.head_dim,
+      const float scale = QuantizeGroup(ByteCodecOf(codec), a + g * shape.head_dim, shape.head_dim,
                                         reinterpret_cast<uint8_t*>(out.data() + at));
       Put<float>(&out, scales_at + g * sizeof(float), scale);
     }
@@ -196,7 +181,7 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
           return loss(absl::StrFormat("int8 scale %g of group %d is out of range", scale, g));
         }
         for (size_t i = 0; i < d.shape.head_dim; ++i, ++at) {
-          x[i] = scale * static_cast<float>(Get<int8_t>(bytes, at));
+          x[i] = DequantizeCode(ByteCodec::kInt8, Get<uint8_t>(bytes, at), scale);
         }
         continue;
       }
@@ -206,7 +191,7 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
       for (size_t i = 0; i < d.shape.head_dim; ++i, ++at) {
         const uint8_t code = Get<uint8_t>(bytes, at);
         if (Fp8E4m3IsNan(code)) return loss(absl::StrFormat("NaN fp8 code at byte %d", at));
-        x[i] = scale * Fp8E4m3ToFloat(code);
+        x[i] = DequantizeCode(ByteCodec::kFp8, code, scale);
       }
     }
   }

@@ -7,7 +7,7 @@
 // Codecs: kBf16 (the default; decodes to exactly the bf16-rounded values memory holds in RAM),
 // kInt8 (per chunk-and-head absmax scales, about half the bytes) and kFp8 (fp8 e4m3, OCP FN
 // variant, with per chunk-and-head scales absmax / 448; the same bytes as kInt8, relative rather
-// than absolute error -- see memory/fp8.h).
+// than absolute error -- see common/fp8.h).
 #ifndef MNEME_MEMORY_SEGMENT_CODEC_H_
 #define MNEME_MEMORY_SEGMENT_CODEC_H_
 

@@ -9,7 +9,7 @@
 #include "common/half.h"
 #include "gtest/gtest.h"
 #include "memory/crc32c.h"
-#include "memory/fp8.h"
+#include "common/fp8.h"
 
 namespace mneme::memory {
 namespace {

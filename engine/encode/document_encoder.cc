@@ -7,35 +7,6 @@
 #include "common/status.h"
 
 namespace mneme::encode {
-namespace {
-
-// out[c, :] = mean of rows [c*pool, min((c+1)*pool, n)) of rows ([n, width]), fp32 sums.
-std::vector<float> PoolRows(const float* rows, int64_t n, int64_t width, int64_t pool) {
-  const int64_t chunks = (n + pool - 1) / pool;
-  std::vector<float> out(static_cast<size_t>(chunks * width), 0.0f);
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t begin = c * pool, end = std::min(n, begin + pool);
-    float* dst = out.data() + c * width;
-    for (int64_t r = begin; r < end; ++r) {
-      for (int64_t j = 0; j < width; ++j) dst[j] += rows[r * width + j];
-    }
-    const float inv = 1.0f / static_cast<float>(end - begin);
-    for (int64_t j = 0; j < width; ++j) dst[j] *= inv;
-  }
-  return out;
-}
-
-void L2NormalizeHeads(std::vector<float>* values, int64_t head_dim) {
-  for (size_t at = 0; at + static_cast<size_t>(head_dim) <= values->size();
-       at += static_cast<size_t>(head_dim)) {
-    float ss = 0.0f;
-    for (int64_t j = 0; j < head_dim; ++j) ss += (*values)[at + j] * (*values)[at + j];
-    const float inv = ss > 0.0f ? 1.0f / std::sqrt(ss) : 0.0f;
-    for (int64_t j = 0; j < head_dim; ++j) (*values)[at + j] *= inv;
-  }
-}
-
-}  // namespace
 
 void RoundToBf16(std::vector<float>* values) {
   for (float& x : *values) x = Bf16ToFloat(FloatToBf16(x));
@@ -49,8 +20,6 @@ absl::StatusOr<std::unique_ptr<DocumentEncoder>> DocumentEncoder::Create(
   kernels::Backend* be = model->backend();
   const size_t f = sizeof(float);
   MNEME_ASSIGN_OR_RETURN(e->x_, be->Allocate(static_cast<size_t>(max_batch) * c.hidden_size * f));
-  MNEME_ASSIGN_OR_RETURN(e->kr_rows_, be->Allocate(static_cast<size_t>(max_batch) *
-                                                   c.num_key_value_heads * c.head_dim * f));
   e->positions_.resize(static_cast<size_t>(max_batch));
   e->k_.resize(static_cast<size_t>(c.num_hidden_layers));
   e->v_.resize(static_cast<size_t>(c.num_hidden_layers));
@@ -62,10 +31,18 @@ absl::Status DocumentEncoder::EnsureCapacity(int64_t tokens) {
   const model::ModelConfig& c = model_->config();
   const int64_t cap = std::max(tokens, capacity_ * 2);
   const size_t bytes = static_cast<size_t>(cap) * c.num_key_value_heads * c.head_dim * sizeof(float);
+  kernels::Backend* be = model_->backend();
   for (size_t l = 0; l < k_.size(); ++l) {
-    MNEME_ASSIGN_OR_RETURN(k_[l], model_->backend()->Allocate(bytes));
-    MNEME_ASSIGN_OR_RETURN(v_[l], model_->backend()->Allocate(bytes));
+    MNEME_ASSIGN_OR_RETURN(k_[l], be->Allocate(bytes));
+    MNEME_ASSIGN_OR_RETURN(v_[l], be->Allocate(bytes));
   }
+  kr_.resize(settings_->training_free ? 0 : settings_->routed_layers.size());
+  for (auto& kr : kr_) {
+    MNEME_ASSIGN_OR_RETURN(kr, be->Allocate(bytes));
+  }
+  const int64_t chunks = (cap + settings_->pooling - 1) / settings_->pooling;
+  MNEME_ASSIGN_OR_RETURN(pooled_, be->Allocate(static_cast<size_t>(chunks) * c.num_key_value_heads *
+                                               c.head_dim * sizeof(float)));
   capacity_ = cap;
   return absl::OkStatus();
 }
@@ -95,66 +72,52 @@ absl::Status DocumentEncoder::Run(absl::Span<const int32_t> tokens, const model:
   return absl::OkStatus();
 }
 
+absl::Status DocumentEncoder::PoolToHost(const float* rows, int64_t n, int64_t l2_head_dim,
+                                         std::vector<float>* out) {
+  const model::ModelConfig& c = model_->config();
+  const int64_t width = int64_t{c.num_key_value_heads} * c.head_dim;
+  const int64_t pool = settings_->pooling;
+  kernels::Backend* be = model_->backend();
+  MNEME_RETURN_IF_ERROR(be->ChunkPool({rows, pooled_->f32(), n, width, pool, l2_head_dim}));
+  out->resize(static_cast<size_t>((n + pool - 1) / pool * width));
+  MNEME_RETURN_IF_ERROR(be->CopyToHost(out->data(), pooled_->data(), out->size() * sizeof(float)));
+  RoundToBf16(out);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<memory::PooledDocument> DocumentEncoder::Encode(absl::Span<const int32_t> tokens) {
   const model::ModelConfig& c = model_->config();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t width = int64_t{c.num_key_value_heads} * c.head_dim;
-  const int64_t pool = settings_->pooling;
-  const int64_t chunks = (n + pool - 1) / pool;
   const size_t slots = settings_->routed_layers.size();
   kernels::Backend* be = model_->backend();
 
-  // Router keys (msa checkpoints): Kr = h · W_kr^T per batch, accumulated into chunk sums.
+  // Router keys (msa checkpoints): Kr = h · W_kr^T, written row-aligned with the layer's K.
   model::LayerHook hook;
   if (!settings_->training_free) {
-    kr_sums_.assign(slots, std::vector<double>(static_cast<size_t>(chunks * width), 0.0));
     hook = [&](int layer, const float* h, int64_t t, model::LayerKv& kv) -> absl::Status {
       const int slot = settings_->SlotOf(layer);
       const model::Qwen3LayerWeights& w = model_->layer(layer);
       if (!w.router_k) return absl::InternalError(absl::StrFormat("layer %d has no router_k_proj", layer));
-      MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.router_k->data(), h, kr_rows_->f32(), t, width, c.hidden_size)));
-      std::vector<double>& sums = kr_sums_[static_cast<size_t>(slot)];
-      kr_host_.resize(static_cast<size_t>(t * width));
-      MNEME_RETURN_IF_ERROR(be->CopyToHost(kr_host_.data(), kr_rows_->data(), kr_host_.size() * sizeof(float)));
-      const float* rows = kr_host_.data();
-      for (int64_t i = 0; i < t; ++i) {
-        double* dst = sums.data() + ((kv.length + i) / pool) * width;
-        for (int64_t j = 0; j < width; ++j) dst[j] += rows[i * width + j];
-      }
-      return absl::OkStatus();
+      float* rows = kr_[static_cast<size_t>(slot)]->f32() + kv.length * width;
+      return be->MatMul(model_->Proj(w.router_k->data(), h, rows, t, width, c.hidden_size));
     };
   }
   MNEME_RETURN_IF_ERROR(Run(tokens, hook));
 
   memory::PooledDocument doc;
-  doc.num_chunks = chunks;
+  doc.num_chunks = (n + settings_->pooling - 1) / settings_->pooling;
   doc.num_tokens = n;
   doc.k.resize(slots);
   doc.v.resize(slots);
   doc.kr.resize(slots);
-  std::vector<float> host(static_cast<size_t>(n * width));
+  const int64_t l2 = settings_->cosine ? c.head_dim : 0;
   for (size_t s = 0; s < slots; ++s) {
     const size_t l = static_cast<size_t>(settings_->routed_layers[s]);
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(host.data(), k_[l]->data(), host.size() * sizeof(float)));
-    doc.k[s] = PoolRows(host.data(), n, width, pool);
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(host.data(), v_[l]->data(), host.size() * sizeof(float)));
-    doc.v[s] = PoolRows(host.data(), n, width, pool);
-    if (settings_->training_free) {
-      doc.kr[s] = doc.k[s];
-    } else {
-      doc.kr[s].resize(static_cast<size_t>(chunks * width));
-      for (int64_t ch = 0; ch < chunks; ++ch) {
-        const double count = static_cast<double>(std::min(n, (ch + 1) * pool) - ch * pool);
-        for (int64_t j = 0; j < width; ++j) {
-          doc.kr[s][static_cast<size_t>(ch * width + j)] =
-              static_cast<float>(kr_sums_[s][static_cast<size_t>(ch * width + j)] / count);
-        }
-      }
-    }
-    if (settings_->cosine) L2NormalizeHeads(&doc.kr[s], c.head_dim);
-    RoundToBf16(&doc.k[s]);
-    RoundToBf16(&doc.v[s]);
-    RoundToBf16(&doc.kr[s]);
+    MNEME_RETURN_IF_ERROR(PoolToHost(k_[l]->f32(), n, 0, &doc.k[s]));
+    MNEME_RETURN_IF_ERROR(PoolToHost(v_[l]->f32(), n, 0, &doc.v[s]));
+    // Training-free routing keys are the pooled K itself.
+    MNEME_RETURN_IF_ERROR(PoolToHost(settings_->training_free ? k_[l]->f32() : kr_[s]->f32(), n, l2, &doc.kr[s]));
   }
   return doc;
 }

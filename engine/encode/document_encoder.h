@@ -1,11 +1,15 @@
 // MSA document encoding (docs/msa.md §1-2): one document at a time, alone, at positions 0..n-1,
 // causal attention inside it, every layer; the routed layers' K (post-norm, post-RoPE), V and
-// router key Kr are mean-pooled per chunk of `pooling` tokens (fp32 per-chunk sums; the last chunk
-// partial), Kr L2-normalised per head after pooling for cosine routing, all rounded to bf16.
-// Because each document is encoded alone, its memory never depends on its neighbours.
+// router key Kr are mean-pooled per chunk of `pooling` tokens (the ChunkPool op: fp32 per-chunk
+// sums, the last chunk partial), Kr L2-normalised per head after pooling for cosine routing, all
+// rounded to bf16. Because each document is encoded alone, its memory never depends on its
+// neighbours.
 //
-// The encoder keeps one KV area per layer, grown to the longest document seen (never shrunk), and
-// a layer workspace for `max_batch` tokens; longer documents run in batches. Not thread-safe.
+// Everything up to the pooled chunks stays in backend memory: only [chunks, kv_width] per array
+// and routed layer crosses to the host (1/pooling of the rows). The encoder keeps one KV area
+// per layer and one router-key area per routed layer (msa checkpoints), grown to the longest
+// document seen (never shrunk), and a layer workspace for `max_batch` tokens; longer documents
+// run in batches. Not thread-safe.
 #ifndef MNEME_ENGINE_ENCODE_DOCUMENT_ENCODER_H_
 #define MNEME_ENGINE_ENCODE_DOCUMENT_ENCODER_H_
 
@@ -50,11 +54,13 @@ class DocumentEncoder {
   const model::MsaSettings* settings_;
   std::unique_ptr<model::Qwen3Block> block_;
   int64_t capacity_ = 0;
-  std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per layer
-  std::unique_ptr<kernels::DeviceMemory> x_, kr_rows_;
+  // Pools rows [0, n) of `rows` into doc-sized host array `out` (bf16-rounded).
+  absl::Status PoolToHost(const float* rows, int64_t n, int64_t l2_head_dim, std::vector<float>* out);
+
+  std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per layer [capacity, kv_width]
+  std::vector<std::unique_ptr<kernels::DeviceMemory>> kr_;     // per routed slot [capacity, kv_width]
+  std::unique_ptr<kernels::DeviceMemory> x_, pooled_;          // pooled_: [capacity / pool, kv_width]
   std::vector<int32_t> positions_;
-  std::vector<std::vector<double>> kr_sums_;  // per slot [chunks * kv_width] (router-key sums)
-  std::vector<float> kr_host_;                // one batch of router-key rows, on the host
 };
 
 // Rounds every value to the nearest bf16 (what the memory stores).

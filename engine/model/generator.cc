@@ -35,17 +35,19 @@ absl::StatusOr<GenerateResult> Generate(Qwen3Runner* runner, const std::vector<i
   if (opts.max_new_tokens == 0) return result;
   result.new_ids.reserve(static_cast<size_t>(opts.max_new_tokens));
   runner->Reset();
-  std::vector<float> logits;
+  // Logits stay in backend memory: the backend samples and only the token comes back.
+  kernels::Backend* be = runner->model().backend();
+  const int64_t vocab = runner->model().config().vocab_size;
   auto t0 = std::chrono::steady_clock::now();
-  MNEME_RETURN_IF_ERROR(runner->Forward(prompt, &logits));
+  MNEME_RETURN_IF_ERROR(runner->Forward(prompt, nullptr));
   result.prefill_ms = MsSince(t0);
   t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < opts.max_new_tokens; ++i) {
     if (i > 0) {
       const int32_t prev = result.new_ids.back();
-      MNEME_RETURN_IF_ERROR(runner->Forward(absl::MakeConstSpan(&prev, 1), &logits));
+      MNEME_RETURN_IF_ERROR(runner->Forward(absl::MakeConstSpan(&prev, 1), nullptr));
     }
-    MNEME_ASSIGN_OR_RETURN(int32_t next, sampler.Sample(logits));
+    MNEME_ASSIGN_OR_RETURN(int32_t next, sampler.Sample(be, runner->logits(), vocab));
     result.new_ids.push_back(next);
     const bool keep_going = !on_token || on_token(next);
     if (opts.stop_at_eos &&

@@ -56,6 +56,7 @@ absl::Status Qwen3Runner::Forward(absl::Span<const int32_t> ids, std::vector<flo
       return s;
     }
   }
+  if (last_logits == nullptr) return absl::OkStatus();
   last_logits->resize(static_cast<size_t>(c.vocab_size));
   return model_->backend()->CopyToHost(last_logits->data(), logits_->data(),
                                        last_logits->size() * sizeof(float));

@@ -28,7 +28,8 @@ class Qwen3Runner {
       const Qwen3Model* model, int64_t max_context, int64_t max_batch_tokens = 256);
 
   // Runs `ids` at positions length() .. length()+n-1, appending their K/V to the cache, and
-  // copies the logits of the last token into `last_logits` (resized to vocab_size).
+  // copies the logits of the last token into `last_logits` (resized to vocab_size) unless it is
+  // null; they stay in backend memory at logits() until the next call either way.
   // OutOfRange if the cache would exceed max_context; InvalidArgument for an empty input or an
   // id outside the vocabulary. On error the cache length is unchanged.
   [[nodiscard]] absl::Status Forward(absl::Span<const int32_t> ids,
@@ -38,6 +39,8 @@ class Qwen3Runner {
   void Reset() { length_ = 0; }
   int64_t length() const { return length_; }
   int64_t max_context() const { return max_context_; }
+  // The last Forward's logits ([vocab_size], backend memory).
+  const float* logits() const { return logits_->f32(); }
   const Qwen3Model& model() const { return *model_; }
 
  private:

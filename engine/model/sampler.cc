@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "kernels/reference/reference_ops.h"
 
 namespace mneme::model {
 
@@ -26,46 +28,21 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplingOptions& opts) {
   return Sampler(opts);
 }
 
+double Sampler::NextUniform() {
+  if (opts_.temperature == 0.0) return 0.0;
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
+
 absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits) {
   if (logits.empty()) return absl::InvalidArgumentError("sampler: empty logits");
-  for (float v : logits) {
-    if (std::isnan(v)) return absl::InvalidArgumentError("sampler: logits contain NaN");
-  }
-  if (opts_.temperature == 0.0) return ArgMax(logits);
+  return kernels::SampleReference(logits.data(), static_cast<int64_t>(logits.size()),
+                                  opts_.temperature, opts_.top_p, NextUniform());
+}
 
-  // Softmax at temperature T over all tokens, in double for a stable cumulative sum.
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  scratch_.resize(logits.size());
-  double total = 0.0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const double p = std::exp((static_cast<double>(logits[i]) - max_logit) / opts_.temperature);
-    scratch_[i] = {static_cast<float>(p), static_cast<int32_t>(i)};
-    total += p;
-  }
-  // Most likely first; lower id first on equal probability, so the order is deterministic.
-  std::sort(scratch_.begin(), scratch_.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  size_t keep = scratch_.size();
-  double kept_mass = total;
-  if (opts_.top_p < 1.0) {
-    double cum = 0.0;
-    for (size_t i = 0; i < scratch_.size(); ++i) {
-      cum += scratch_[i].first;
-      if (cum >= opts_.top_p * total) {
-        keep = i + 1;
-        kept_mass = cum;
-        break;
-      }
-    }
-  }
-  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * kept_mass;  // [0, mass)
-  double cum = 0.0;
-  for (size_t i = 0; i < keep; ++i) {
-    cum += scratch_[i].first;
-    if (u < cum) return scratch_[i].second;
-  }
-  return scratch_[keep - 1].second;
+absl::StatusOr<int32_t> Sampler::Sample(kernels::Backend* backend, const float* logits, int64_t vocab) {
+  int32_t token = -1;
+  MNEME_RETURN_IF_ERROR(backend->Sample({logits, vocab, opts_.temperature, opts_.top_p, NextUniform(), &token}));
+  return token;
 }
 
 }  // namespace mneme::model

@@ -1,6 +1,8 @@
-// Next-token selection from logits: greedy, or seeded temperature + top-p (nucleus) sampling.
-// Deterministic for a given seed on every platform (own uniform draw from a 64-bit Mersenne
-// Twister, no std:: distributions, whose output is implementation-defined).
+// Next-token selection from logits: greedy, or seeded temperature + top-p (nucleus) sampling,
+// by the rule of kernels/ops.h SampleParams (the backend's Sample op; on host logits the CPU
+// reference). Deterministic for a given seed on every platform: the uniform draw is our own from
+// a 64-bit Mersenne Twister (no std:: distributions, whose output is implementation-defined),
+// one draw per sampled token (none when greedy).
 #ifndef MNEME_ENGINE_MODEL_SAMPLER_H_
 #define MNEME_ENGINE_MODEL_SAMPLER_H_
 
@@ -10,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "kernels/ops.h"
 
 namespace mneme::model {
 
@@ -31,11 +34,17 @@ class Sampler {
   // NaN. Reuses internal scratch; not thread-safe.
   [[nodiscard]] absl::StatusOr<int32_t> Sample(absl::Span<const float> logits);
 
+  // The same choice over logits ([vocab]) in `backend` memory, made on the backend: only the
+  // token crosses to the host.
+  [[nodiscard]] absl::StatusOr<int32_t> Sample(kernels::Backend* backend, const float* logits,
+                                               int64_t vocab);
+
  private:
   explicit Sampler(const SamplingOptions& opts) : opts_(opts), rng_(opts.seed) {}
+  // The next uniform in [0, 1) (53 random bits); 0 without a draw when greedy.
+  double NextUniform();
   SamplingOptions opts_;
   std::mt19937_64 rng_;
-  std::vector<std::pair<float, int32_t>> scratch_;
 };
 
 // Index of the largest value; the lowest index wins ties (as torch.argmax).

@@ -158,6 +158,7 @@ absl::Status MsaRunner::RunLayers(absl::Span<const int32_t> ids, bool causal, bo
   }
   next_position_ += static_cast<int32_t>(t);
   MNEME_RETURN_IF_ERROR(block_->Logits(x_->f32() + (t - 1) * c.hidden_size, logits_->f32()));
+  if (logits == nullptr) return absl::OkStatus();
   logits->resize(static_cast<size_t>(c.vocab_size));
   return model_->backend()->CopyToHost(logits->data(), logits_->data(), logits->size() * sizeof(float));
 }

@@ -37,7 +37,8 @@ class MsaRunner {
   // Starts a new sequence: runs `ids` at positions first_position, first_position+1, ...; every
   // routed layer routes with the rows listed in `routing_rows` (indices into ids, at least one)
   // and attends to its own selection. `reserve_tokens` sizes the KV for later Extend calls.
-  // Writes the last token's logits. InvalidArgument for empty ids/routing rows or bad ids.
+  // Writes the last token's logits into `logits` unless it is null (they stay in backend memory
+  // at logits() either way). InvalidArgument for empty ids/routing rows or bad ids.
   [[nodiscard]] absl::Status Prefill(absl::Span<const int32_t> ids, int32_t first_position,
                                      const std::vector<int64_t>& routing_rows,
                                      int64_t reserve_tokens, std::vector<float>* logits);
@@ -48,6 +49,8 @@ class MsaRunner {
                                     std::vector<float>* logits);
 
   const std::vector<LayerRouting>& routing() const { return routing_; }
+  // The last Prefill/Extend's logits ([vocab_size], backend memory).
+  const float* logits() const { return logits_->f32(); }
 
  private:
   MsaRunner(const model::Qwen3Model* model, const model::MsaSettings* settings,

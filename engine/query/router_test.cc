@@ -35,6 +35,11 @@ class OpaqueCpuBackend final : public kernels::Backend {
   absl::Status Embedding(const kernels::EmbeddingParams& p) override { return cpu_->Embedding(p); }
   absl::Status RouteScores(const kernels::RouteScoresParams& p) override { return cpu_->RouteScores(p); }
   absl::Status RouteTopK(const kernels::RouteTopKParams& p) override { return cpu_->RouteTopK(p); }
+  absl::Status AttentionMerge(const kernels::AttentionMergeParams& p) override { return cpu_->AttentionMerge(p); }
+  absl::Status ChunkPool(const kernels::ChunkPoolParams& p) override { return cpu_->ChunkPool(p); }
+  absl::Status Quantize(const kernels::QuantizeParams& p) override { return cpu_->Quantize(p); }
+  absl::Status Dequantize(const kernels::DequantizeParams& p) override { return cpu_->Dequantize(p); }
+  absl::Status Sample(const kernels::SampleParams& p) override { return cpu_->Sample(p); }
   size_t uploaded = 0;
   int allocations = 0;
 

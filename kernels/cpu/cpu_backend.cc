@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "common/half.h"
 #include "common/status.h"
+#include "kernels/reference/reference_ops.h"
 
 namespace mneme::kernels {
 namespace {
@@ -147,6 +148,7 @@ class CpuBackend final : public Backend {
         }
         const float inv_sum = 1.0f / sum;
         for (int64_t j = 0; j < visible; ++j) row[j] *= inv_sum;
+        if (p.lse) p.lse[t * p.num_heads + h] = max_s + std::log(sum);
         std::fill(row + visible, row + p.kv_len, 0.0f);
       }
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(p.q_tokens),
@@ -245,6 +247,32 @@ class CpuBackend final : public Backend {
         doc = std::max(doc, best);
       }
     }
+    return absl::OkStatus();
+  }
+
+  absl::Status AttentionMerge(const AttentionMergeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    AttentionMergeReference(p);
+    return absl::OkStatus();
+  }
+  absl::Status ChunkPool(const ChunkPoolParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    ChunkPoolReference(p);
+    return absl::OkStatus();
+  }
+  absl::Status Quantize(const QuantizeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    QuantizeReference(p);
+    return absl::OkStatus();
+  }
+  absl::Status Dequantize(const DequantizeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    DequantizeReference(p);
+    return absl::OkStatus();
+  }
+  absl::Status Sample(const SampleParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    MNEME_ASSIGN_OR_RETURN(*p.token, SampleReference(p.logits, p.vocab, p.temperature, p.top_p, p.uniform));
     return absl::OkStatus();
   }
 

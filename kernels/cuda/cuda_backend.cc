@@ -61,7 +61,7 @@ class CudaBackend final : public Backend {
       cudaStreamDestroy(stream_);
     }
     for (Scratch* b : {&q16_, &scores_, &topk_ws_, &top_, &x16_, &att_q16_, &att_k16_, &att_v16_,
-                       &att_o16_, &positions_.dev, &ids_.dev, &att_cu_.dev, &att_tiles_.dev}) {
+                       &att_o16_, &split_, &sample_, &positions_.dev, &ids_.dev, &att_cu_.dev, &att_tiles_.dev}) {
       if (b->ptr) cudaFree(b->ptr);
     }
   }
@@ -119,13 +119,64 @@ class CudaBackend final : public Backend {
     if (p.head_dim > 256) {
       return absl::UnimplementedError(absl::StrFormat("cuda Attention: head_dim %d > 256", p.head_dim));
     }
-    if (p.allow_bf16 && p.causal && p.q_offset == 0 && p.q_tokens == p.kv_len && p.head_dim == 128) {
+    if (p.allow_bf16 && !p.lse && p.causal && p.q_offset == 0 && p.q_tokens == p.kv_len && p.head_dim == 128) {
       return CausalBlockBf16(p);
     }
     cuda::AttentionArgs a{p.q, p.k, p.v, p.out, p.q_tokens, p.kv_len, p.q_offset,
                           static_cast<int>(p.num_heads), static_cast<int>(p.num_kv_heads),
-                          static_cast<int>(p.head_dim), p.scale, p.causal};
+                          static_cast<int>(p.head_dim), p.scale, p.causal, p.lse,
+                          1, p.kv_len, nullptr, nullptr};
+    // Split-K when the (token, head) blocks alone leave most SMs idle (decode) and the keys are
+    // many: aim at about two blocks per SM, at least kMinSplitKeys keys per split.
+    constexpr int64_t kMinSplitKeys = 128;
+    const int64_t blocks = p.q_tokens * p.num_heads;
+    if (blocks < sms_ && p.kv_len >= 2 * kMinSplitKeys) {
+      const int64_t want = std::min<int64_t>((2 * sms_ + blocks - 1) / blocks, p.kv_len / kMinSplitKeys);
+      a.splits = static_cast<int>(std::min<int64_t>(want, 64));
+      a.split_len = (p.kv_len + a.splits - 1) / a.splits;
+      a.splits = static_cast<int>((p.kv_len + a.split_len - 1) / a.split_len);
+    }
+    if (a.splits > 1) {
+      const size_t rows = static_cast<size_t>(a.splits * blocks);
+      MNEME_RETURN_IF_ERROR(Grow(&split_, rows * (static_cast<size_t>(p.head_dim) + 1) * sizeof(float)));
+      a.part_out = static_cast<float*>(split_.ptr);
+      a.part_lse = a.part_out + rows * static_cast<size_t>(p.head_dim);
+    }
     return CudaCheck(cuda::LaunchAttention(a, stream_), "Attention");
+  }
+  absl::Status AttentionMerge(const AttentionMergeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchAttentionMerge(p.outs, p.lses, p.out, p.lse, p.parts, p.rows, p.head_dim, stream_),
+                     "AttentionMerge");
+  }
+  absl::Status ChunkPool(const ChunkPoolParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchChunkPool(p.x, p.out, p.rows, p.width, p.pool, p.l2_head_dim, stream_), "ChunkPool");
+  }
+  absl::Status Quantize(const QuantizeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    return CudaCheck(cuda::LaunchQuantize(p.x, p.codes, p.scales, p.n, p.group, p.codec == ByteCodec::kFp8, stream_),
+                     "Quantize");
+  }
+  absl::Status Dequantize(const DequantizeParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    const int kind = p.type == CodeType::kBf16 ? 0 : p.type == CodeType::kInt8 ? 1 : 2;
+    return CudaCheck(cuda::LaunchDequantize(p.codes, p.scales, p.out, p.n, p.group, kind, stream_), "Dequantize");
+  }
+  // The choice stays on the device; only the token (and the NaN flag) crosses the bus.
+  absl::Status Sample(const SampleParams& p) override {
+    MNEME_RETURN_IF_ERROR(Validate(p));
+    MNEME_RETURN_IF_ERROR(Grow(&sample_, static_cast<size_t>(p.vocab) * sizeof(float) + 2 * sizeof(int)));
+    int* flags = reinterpret_cast<int*>(static_cast<float*>(sample_.ptr) + p.vocab);
+    MNEME_RETURN_IF_ERROR(CudaCheck(
+        cuda::LaunchSample(p.logits, p.vocab, static_cast<float>(p.temperature), static_cast<float>(p.top_p),
+                           static_cast<float>(p.uniform), static_cast<float*>(sample_.ptr), flags, stream_),
+        "Sample"));
+    int host[2] = {0, 0};
+    MNEME_RETURN_IF_ERROR(CopyToHost(host, flags, sizeof(host)));
+    if (host[1] != 0) return absl::InvalidArgumentError("sample: logits contain NaN");
+    *p.token = host[0];
+    return absl::OkStatus();
   }
   absl::Status SwiGlu(const SwiGluParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
@@ -267,6 +318,8 @@ class CudaBackend final : public Backend {
   Scratch q16_, scores_, topk_ws_, top_;  // RouteTopK
   std::vector<float> top_host_;             // [k scores | k ordinals (bit patterns)]
   Scratch x16_;                                     // MatMul activations in bf16
+  Scratch split_;                                   // split-K attention partials
+  Scratch sample_;                                  // Sample: probabilities + result
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "common/half.h"
 #include "gtest/gtest.h"
+#include "kernels/cuda/parity_fixture.h"
 #include "kernels/test_util.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cuda/cuda_probe.h"
@@ -24,80 +25,6 @@
 
 namespace mneme::kernels {
 namespace {
-
-// Largest |got - want| over the largest |want|; fails on NaN/inf in `got` (poison left over).
-double RelErr(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double max_ref = 0, max_err = 0;
-  for (size_t i = 0; i < want.size() && i < got.size(); ++i) {
-    if (!std::isfinite(got[i]) && std::isfinite(want[i])) {
-      ADD_FAILURE() << "non-finite device output at " << i << " (unwritten or NaN)";
-      return 1.0;
-    }
-    if (std::isinf(want[i]) && got[i] == want[i]) continue;
-    max_ref = std::max(max_ref, std::abs(double(want[i])));
-    max_err = std::max(max_err, std::abs(double(got[i]) - want[i]));
-  }
-  EXPECT_GT(max_ref, 0.0) << "reference output is all zeros: the case checks nothing";
-  return max_err / std::max(max_ref, 1e-30);
-}
-
-class CudaParityTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string error;
-    if (cuda::DeviceCount(&error) == 0) {
-      GTEST_SKIP() << "no CUDA device (" << error << "); run build/kernels/mneme_kernels_test on a "
-                   << "GPU host to check CUDA against the CPU reference (docs/gpu.md)";
-    }
-    auto be = NewCudaBackend(0);
-    ASSERT_TRUE(be.ok()) << be.status();
-    gpu_ = std::move(*be);
-  }
-  // Device copy of `v` (the returned memory stays alive with the test).
-  template <typename T>
-  T* Up(const std::vector<T>& v) {
-    auto m = gpu_->Allocate(v.size() * sizeof(T));
-    EXPECT_TRUE(m.ok()) << m.status();
-    EXPECT_TRUE(gpu_->CopyToDevice((*m)->data(), v.data(), v.size() * sizeof(T)).ok());
-    T* p = static_cast<T*>((*m)->data());
-    keep_.push_back(std::move(*m));
-    return p;
-  }
-  // A device buffer of n floats filled with NaN.
-  float* Poisoned(size_t n) { return Up(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())); }
-  std::vector<float> Down(const float* d, size_t n) {
-    std::vector<float> h(n);
-    EXPECT_TRUE(gpu_->Synchronize().ok());
-    EXPECT_TRUE(gpu_->CopyToHost(h.data(), d, n * sizeof(float)).ok());
-    return h;
-  }
-
-  // One attention case on both backends (the CPU reference ignores allow_bf16).
-  struct AttentionCase { int q_tokens, kv_len, q_offset, heads, kv_heads, d; bool causal; };
-  void CheckAttention(const AttentionCase& c, bool allow_bf16, double tol) {
-    auto q = Random(size_t(c.q_tokens) * c.heads * c.d, 9), k = Random(size_t(c.kv_len) * c.kv_heads * c.d, 10),
-         v = Random(size_t(c.kv_len) * c.kv_heads * c.d, 11);
-    std::vector<float> want(q.size());
-    AttentionParams p{q.data(), k.data(), v.data(), want.data(), c.q_tokens, c.kv_len, c.q_offset,
-                      c.heads, c.kv_heads, c.d, 1.0f / std::sqrt(float(c.d)), c.causal};
-    p.allow_bf16 = allow_bf16;
-    ASSERT_TRUE(cpu_->Attention(p).ok());
-    float* out = Poisoned(q.size());
-    p.q = Up(q);
-    p.k = Up(k);
-    p.v = Up(v);
-    p.out = out;
-    ASSERT_TRUE(gpu_->Attention(p).ok());
-    EXPECT_LT(RelErr(Down(out, q.size()), want), tol)
-        << c.q_tokens << " q, " << c.kv_len << " kv, heads " << c.heads << "/" << c.kv_heads << ", d " << c.d
-        << (allow_bf16 ? ", bf16 allowed" : "");
-  }
-
-  std::unique_ptr<Backend> cpu_ = NewCpuBackend();
-  std::unique_ptr<Backend> gpu_;
-  std::vector<std::unique_ptr<DeviceMemory>> keep_;
-};
 
 TEST_F(CudaParityTest, MatMul) {
   for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 29, 64}, {7, 13, 5}, {33, 17, 64}, {3, 100, 37},
@@ -178,6 +105,16 @@ TEST_F(CudaParityTest, AttentionCausalBidirectionalAndGqa) {
                                 AttentionCase{1, 1031, 1030, 32, 8, 128, true}, AttentionCase{67, 67, 0, 4, 1, 128, true},
                                 AttentionCase{3, 40, 20, 2, 2, 200, false}}) {
     CheckAttention(c, /*allow_bf16=*/false, 1e-5);
+  }
+}
+
+// Decode shapes (one or a few query rows over many keys) take the split-K path: partial
+// attentions per key range, merged by log-sum-exp. Output and the row log-sum-exp both match.
+TEST_F(CudaParityTest, SplitKDecodeAndLogSumExp) {
+  for (const AttentionCase c : {AttentionCase{1, 256, 255, 32, 8, 128, true}, AttentionCase{1, 5003, 5002, 32, 8, 128, true},
+                                AttentionCase{2, 2053, 2051, 16, 4, 64, true}, AttentionCase{3, 997, 994, 8, 8, 128, false},
+                                AttentionCase{1, 40000, 39999, 4, 1, 128, true}, AttentionCase{9, 9, 0, 4, 2, 32, true}}) {
+    CheckAttention(c, /*allow_bf16=*/false, 1e-5, /*with_lse=*/true);
   }
 }
 

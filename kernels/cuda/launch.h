@@ -41,9 +41,35 @@ struct AttentionArgs {
   int heads, kv_heads, head_dim;  // head_dim <= 256
   float scale;
   bool causal;
+  float* lse;  // [q_tokens, heads] or null
+  // Split-K: `splits` blocks per (token, head), split s taking visible keys
+  // [s * split_len, (s + 1) * split_len); splits * split_len >= kv_len. With splits > 1,
+  // part_out [splits, q_tokens, heads, head_dim] and part_lse [splits, q_tokens, heads] hold the
+  // partials before the merge.
+  int splits;
+  int64_t split_len;
+  float* part_out;
+  float* part_lse;
 };
 // ops.h AttentionParams semantics (GQA, causal bottom-right or block-bidirectional).
 cudaError_t LaunchAttention(const AttentionArgs& a, cudaStream_t stream);
+// ops.h AttentionMergeParams semantics.
+cudaError_t LaunchAttentionMerge(const float* outs, const float* lses, float* out, float* lse,
+                                 int64_t parts, int64_t rows, int64_t head_dim, cudaStream_t stream);
+
+// Memory compression (compress.cu), ops.h ChunkPool / Quantize / Dequantize semantics.
+cudaError_t LaunchChunkPool(const float* x, float* out, int64_t rows, int64_t width, int64_t pool,
+                            int64_t l2_head_dim, cudaStream_t stream);
+cudaError_t LaunchQuantize(const float* x, uint8_t* codes, float* scales, int64_t n, int64_t group,
+                           bool fp8, cudaStream_t stream);
+// kind: 0 bf16 bit patterns (scales unused), 1 int8, 2 fp8 e4m3.
+cudaError_t LaunchDequantize(const void* codes, const float* scales, float* out, int64_t n,
+                             int64_t group, int kind, cudaStream_t stream);
+
+// ops.h Sample semantics (sample.cu) in one block: out[0] = token, out[1] = 1 when a logit is
+// NaN (then out[0] is unset). workspace: vocab floats of device memory.
+cudaError_t LaunchSample(const float* logits, int64_t vocab, float temperature, float top_p,
+                         float uniform, float* workspace, int* out, cudaStream_t stream);
 
 // doc_scores[d] = max over t and chunks c of document d of q[t, :] · keys[c, :]; -inf for a
 // document without chunks. All arrays in device memory.

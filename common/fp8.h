@@ -6,13 +6,13 @@
 //   0x7F and 0xFF are NaN; there are no infinities.
 // Header-only and pure (no state, no rounding-mode dependence): every result is computed with
 // integer operations or exact power-of-two scaling.
-#ifndef MNEME_MEMORY_FP8_H_
-#define MNEME_MEMORY_FP8_H_
+#ifndef MNEME_COMMON_FP8_H_
+#define MNEME_COMMON_FP8_H_
 
 #include <cstdint>
 #include <cstring>
 
-namespace mneme::memory {
+namespace mneme {
 
 inline constexpr float kFp8E4m3Max = 448.0f;    // largest finite magnitude
 inline constexpr uint8_t kFp8E4m3MaxCode = 0x7E;  // +448; OR 0x80 for -448
@@ -76,6 +76,6 @@ inline uint8_t FloatToFp8E4m3(float x) {
   return sign | static_cast<uint8_t>(q);
 }
 
-}  // namespace mneme::memory
+}  // namespace mneme
 
-#endif  // MNEME_MEMORY_FP8_H_
+#endif  // MNEME_COMMON_FP8_H_
