@@ -42,6 +42,9 @@ struct SessionOptions {
   // Encoder workspace (tokens per forward batch); 0 picks 256 on the CPU, 4096 on a GPU (whose
   // GEMMs need rows to fill the chip).
   int64_t encode_batch_tokens = 0;
+  // Backend memory for the cache of routed documents' content K̄/V̄ (engine/query/content_cache.h)
+  // on a GPU; 0 picks 1024 MiB. Unused on the CPU, which reads the index in place.
+  int64_t content_cache_mb = 0;
 };
 
 struct AppendedDocument {

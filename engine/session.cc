@@ -43,8 +43,11 @@ absl::StatusOr<std::unique_ptr<MemorySession>> MemorySession::Open(const Session
   const model::ModelConfig& c = impl->model->config();
   impl->index = std::make_unique<memory::MemoryIndex>(
       static_cast<int>(impl->settings.routed_layers.size()), int64_t{c.num_key_value_heads} * c.head_dim);
+  const size_t cache_bytes = impl->backend->host_addressable()
+                                 ? 0
+                                 : static_cast<size_t>(opts.content_cache_mb > 0 ? opts.content_cache_mb : 1024) << 20;
   MNEME_ASSIGN_OR_RETURN(impl->runner, query::MsaRunner::Create(impl->model.get(), &impl->settings,
-                                                                &impl->template_kv, impl->index.get()));
+                                                                &impl->template_kv, impl->index.get(), cache_bytes));
   return std::unique_ptr<MemorySession>(new MemorySession(std::move(impl)));
 }
 

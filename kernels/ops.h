@@ -228,8 +228,13 @@ class Backend {
 
   // Allocates `bytes` (64-byte aligned). ResourceExhausted when memory runs out.
   [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) = 0;
+  // Host memory the backend copies from fastest (page-locked on cuda), for staging uploads.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<DeviceMemory>> AllocateHost(size_t bytes) = 0;
   // Copies between host memory and backend memory (blocking).
   [[nodiscard]] virtual absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) = 0;
+  // A stream-ordered upload that may return before the bytes have moved: `src` must come from
+  // AllocateHost and stay unchanged until the next Synchronize().
+  [[nodiscard]] virtual absl::Status CopyToDeviceAsync(void* dst, const void* src, size_t bytes) = 0;
   [[nodiscard]] virtual absl::Status CopyToHost(void* dst, const void* src, size_t bytes) = 0;
   // Copies within backend memory (stream-ordered; no host synchronisation needed).
   [[nodiscard]] virtual absl::Status CopyOnDevice(void* dst, const void* src, size_t bytes) = 0;

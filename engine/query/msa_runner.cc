@@ -10,7 +10,8 @@ namespace mneme::query {
 absl::StatusOr<std::unique_ptr<MsaRunner>> MsaRunner::Create(const model::Qwen3Model* model,
                                                              const model::MsaSettings* settings,
                                                              const encode::RawKv* template_kv,
-                                                             const memory::MemoryIndex* index) {
+                                                             const memory::MemoryIndex* index,
+                                                             size_t content_cache_bytes) {
   std::unique_ptr<MsaRunner> r(new MsaRunner(model, settings, template_kv, index));
   const size_t layers = static_cast<size_t>(model->config().num_hidden_layers);
   r->k_.resize(layers);
@@ -20,6 +21,9 @@ absl::StatusOr<std::unique_ptr<MsaRunner>> MsaRunner::Create(const model::Qwen3M
   MNEME_ASSIGN_OR_RETURN(r->logits_, model->backend()->Allocate(
                                          static_cast<size_t>(model->config().vocab_size) * sizeof(float)));
   r->mirror_ = std::make_unique<RoutingMirror>(model->backend(), index);
+  if (content_cache_bytes > 0) {
+    MNEME_ASSIGN_OR_RETURN(r->cache_, ContentCache::Create(model->backend(), index, content_cache_bytes));
+  }
   return r;
 }
 
@@ -127,13 +131,20 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
   std::vector<int64_t> order;
   for (const ScoredDoc& d : docs) order.push_back(d.ordinal);
   std::sort(order.begin(), order.end());
-  for (int64_t d : order) {
-    const int64_t n = index_->num_chunks(d);
-    if (kv.length + n + t > kv.capacity) return absl::InternalError("routed KV capacity underestimated");
-    const size_t bytes = static_cast<size_t>(n * width) * sizeof(float);
-    MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.k + kv.length * width, index_->k(slot, d), bytes));
-    MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.v + kv.length * width, index_->v(slot, d), bytes));
-    kv.length += n;
+  int64_t rows = 0;
+  for (int64_t d : order) rows += index_->num_chunks(d);
+  if (kv.length + rows + t > kv.capacity) return absl::InternalError("routed KV capacity underestimated");
+  if (cache_) {
+    MNEME_RETURN_IF_ERROR(cache_->Fetch(slot, order, kv.k + kv.length * width, kv.v + kv.length * width));
+    kv.length += rows;
+  } else {
+    for (int64_t d : order) {
+      const int64_t n = index_->num_chunks(d);
+      const size_t bytes = static_cast<size_t>(n * width) * sizeof(float);
+      MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.k + kv.length * width, index_->k(slot, d), bytes));
+      MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.v + kv.length * width, index_->v(slot, d), bytes));
+      kv.length += n;
+    }
   }
   routing_.push_back({layer, std::move(docs)});
   return absl::OkStatus();

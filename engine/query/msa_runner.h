@@ -16,6 +16,7 @@
 #include "engine/encode/document_encoder.h"
 #include "engine/model/msa_settings.h"
 #include "engine/model/qwen3_block.h"
+#include "engine/query/content_cache.h"
 #include "engine/query/router.h"
 #include "engine/query/routing_mirror.h"
 #include "memory/memory_index.h"
@@ -29,10 +30,13 @@ struct LayerRouting {
 
 class MsaRunner {
  public:
-  // REQUIRES: every pointer outlives the runner.
+  // REQUIRES: every pointer outlives the runner. content_cache_bytes > 0 keeps that much backend
+  // memory as a cache of routed documents' content (engine/query/content_cache.h); 0 copies the
+  // selected rows from the index at every routed layer (what host-addressable backends want).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<MsaRunner>> Create(
       const model::Qwen3Model* model, const model::MsaSettings* settings,
-      const encode::RawKv* template_kv, const memory::MemoryIndex* index);
+      const encode::RawKv* template_kv, const memory::MemoryIndex* index,
+      size_t content_cache_bytes = 0);
 
   // Starts a new sequence: runs `ids` at positions first_position, first_position+1, ...; every
   // routed layer routes with the rows listed in `routing_rows` (indices into ids, at least one)
@@ -51,6 +55,8 @@ class MsaRunner {
   const std::vector<LayerRouting>& routing() const { return routing_; }
   // The last Prefill/Extend's logits ([vocab_size], backend memory).
   const float* logits() const { return logits_->f32(); }
+  // Null when the runner has no content cache.
+  const ContentCache* content_cache() const { return cache_.get(); }
 
  private:
   MsaRunner(const model::Qwen3Model* model, const model::MsaSettings* settings,
@@ -76,6 +82,7 @@ class MsaRunner {
   std::vector<int64_t> routing_rows_;
   std::vector<LayerRouting> routing_;
   std::unique_ptr<RoutingMirror> mirror_;                    // routing keys in backend memory
+  std::unique_ptr<ContentCache> cache_;                      // content K̄/V̄ in backend memory
   std::unique_ptr<kernels::DeviceMemory> h_rows_, q_rows_;  // routing scratch (backend memory)
   std::vector<float> q_host_;                               // routing queries (host)
 };

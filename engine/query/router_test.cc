@@ -5,47 +5,10 @@
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/test_util.h"
 
 namespace mneme::query {
 namespace {
-
-// The CPU backend presented as if its memory were not host-addressable (like a GPU's), so the
-// mirror's upload path (incremental sync, growth, identity change) runs on a machine without a
-// GPU. Memory is still host memory underneath, which is what lets the test read it.
-class OpaqueCpuBackend final : public kernels::Backend {
- public:
-  std::string name() const override { return "opaque-cpu"; }
-  bool host_addressable() const override { return false; }
-  absl::StatusOr<std::unique_ptr<kernels::DeviceMemory>> Allocate(size_t b) override {
-    ++allocations;
-    return cpu_->Allocate(b);
-  }
-  absl::Status CopyToDevice(void* d, const void* s, size_t b) override {
-    uploaded += b;
-    return cpu_->CopyToDevice(d, s, b);
-  }
-  absl::Status CopyToHost(void* d, const void* s, size_t b) override { return cpu_->CopyToHost(d, s, b); }
-  absl::Status CopyOnDevice(void* d, const void* s, size_t b) override { return cpu_->CopyOnDevice(d, s, b); }
-  absl::Status Synchronize() override { return absl::OkStatus(); }
-  absl::Status MatMul(const kernels::MatMulParams& p) override { return cpu_->MatMul(p); }
-  absl::Status RmsNorm(const kernels::RmsNormParams& p) override { return cpu_->RmsNorm(p); }
-  absl::Status Rope(const kernels::RopeParams& p) override { return cpu_->Rope(p); }
-  absl::Status Attention(const kernels::AttentionParams& p) override { return cpu_->Attention(p); }
-  absl::Status SwiGlu(const kernels::SwiGluParams& p) override { return cpu_->SwiGlu(p); }
-  absl::Status Embedding(const kernels::EmbeddingParams& p) override { return cpu_->Embedding(p); }
-  absl::Status RouteScores(const kernels::RouteScoresParams& p) override { return cpu_->RouteScores(p); }
-  absl::Status RouteTopK(const kernels::RouteTopKParams& p) override { return cpu_->RouteTopK(p); }
-  absl::Status AttentionMerge(const kernels::AttentionMergeParams& p) override { return cpu_->AttentionMerge(p); }
-  absl::Status ChunkPool(const kernels::ChunkPoolParams& p) override { return cpu_->ChunkPool(p); }
-  absl::Status Quantize(const kernels::QuantizeParams& p) override { return cpu_->Quantize(p); }
-  absl::Status Dequantize(const kernels::DequantizeParams& p) override { return cpu_->Dequantize(p); }
-  absl::Status Sample(const kernels::SampleParams& p) override { return cpu_->Sample(p); }
-  size_t uploaded = 0;
-  int allocations = 0;
-
- private:
-  std::unique_ptr<kernels::Backend> cpu_ = kernels::NewCpuBackend();
-};
 
 // How RandomIndex fills routing keys: gaussian, gaussian L2-normalised per head of d, or small
 // integers (exact in bf16, and every dot product with small-integer queries exact in fp32).
@@ -135,7 +98,7 @@ TEST(RouterTest, TiesGoToLowerOrdinalAndDeletedNeverRoute) {
 class MirrorTest : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(MirrorTest, FollowsAppendsAndDeletesAndUploadsOnlyChanges) {
-  OpaqueCpuBackend opaque;
+  kernels::OpaqueCpuBackend opaque;
   auto cpu = kernels::NewCpuBackend();
   const int64_t hq = 4, hkv = 2, d = GetParam(), width = hkv * d;
   memory::MemoryIndex index = RandomIndex(10, width, 5, Keys::kIntegers);

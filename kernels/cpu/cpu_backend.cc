@@ -44,9 +44,13 @@ class CpuBackend final : public Backend {
     }
     return std::unique_ptr<DeviceMemory>(new HostMemory(p, bytes));
   }
+  absl::StatusOr<std::unique_ptr<DeviceMemory>> AllocateHost(size_t bytes) override { return Allocate(bytes); }
   absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);
     return absl::OkStatus();
+  }
+  absl::Status CopyToDeviceAsync(void* dst, const void* src, size_t bytes) override {
+    return CopyToDevice(dst, src, bytes);
   }
   absl::Status CopyToHost(void* dst, const void* src, size_t bytes) override {
     std::memcpy(dst, src, bytes);

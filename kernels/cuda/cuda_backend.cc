@@ -36,6 +36,20 @@ class CudaMemory final : public DeviceMemory {
   size_t n_;
 };
 
+// Page-locked host memory (cudaHostAlloc): the DMA engine reads it directly, so uploads from it
+// run at full PCIe speed and may be asynchronous.
+class PinnedMemory final : public DeviceMemory {
+ public:
+  PinnedMemory(void* p, size_t n) : p_(p), n_(n) {}
+  ~PinnedMemory() override { cudaFreeHost(p_); }
+  void* data() override { return p_; }
+  size_t size_bytes() const override { return n_; }
+
+ private:
+  void* p_;
+  size_t n_;
+};
+
 class CudaBackend final : public Backend {
  public:
   static absl::StatusOr<std::unique_ptr<Backend>> Create(int device) {
@@ -78,6 +92,19 @@ class CudaBackend final : public Backend {
           "cuda (%s): cannot allocate %d bytes: %s", device_name_, bytes, cudaGetErrorString(e)));
     }
     return std::unique_ptr<DeviceMemory>(new CudaMemory(p, bytes));
+  }
+  absl::StatusOr<std::unique_ptr<DeviceMemory>> AllocateHost(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t e = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "cuda: cannot allocate %d bytes of page-locked host memory: %s", bytes, cudaGetErrorString(e)));
+    }
+    return std::unique_ptr<DeviceMemory>(new PinnedMemory(p, bytes));
+  }
+  absl::Status CopyToDeviceAsync(void* dst, const void* src, size_t bytes) override {
+    return CudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "async copy to device");
   }
   absl::Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
     MNEME_RETURN_IF_ERROR(CudaCheck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "copy to device"));
