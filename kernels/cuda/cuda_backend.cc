@@ -125,6 +125,12 @@ class CudaBackend final : public Backend {
     MNEME_RETURN_IF_ERROR(Validate(p));
     const int64_t ldy = p.ldy == 0 ? p.n : p.ldy;
     if (p.w_type == DType::kF32) return gemm_->Run(p.x, p.w, p.y, p.m, p.n, p.k, ldy, p.accumulate, false, stream_);
+    // A few rows (decode): one bandwidth-bound kernel reads the bf16 weights once, rounding x
+    // to bf16 in registers.
+    if (cuda::GemvBf16Supports(p.m, p.k, p.x, p.w)) {
+      return CudaCheck(cuda::LaunchGemvBf16(p.x, static_cast<const uint16_t*>(p.w), p.y, p.m, p.n, p.k, ldy,
+                                            p.accumulate, stream_), "MatMul (bf16 GEMV)");
+    }
     // bf16 weights: round x to bf16 into scratch (grown once to the largest batch), then a bf16
     // GEMM with fp32 accumulation and fp32 output.
     MNEME_RETURN_IF_ERROR(Grow(&x16_, static_cast<size_t>(p.m * p.k) * 2));

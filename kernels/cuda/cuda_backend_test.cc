@@ -48,11 +48,13 @@ TEST_F(CudaParityTest, MatMul) {
   EXPECT_LT(RelErr(Down(y, m * ldy), want), 2e-5);
 }
 
-// bf16 weights: the GPU rounds x to bf16 and multiplies on tensor cores with fp32 accumulation;
+// bf16 weights: the GPU rounds x to bf16 and multiplies on tensor cores (or, for up to 8 rows
+// with k % 8 == 0, the decode GEMV) with fp32 accumulation;
 // the CPU reference gets the same bf16 values as fp32, so only the summation order differs.
 TEST_F(CudaParityTest, MatMulBf16Weights) {
   ASSERT_TRUE(gpu_->supports_bf16_weights());
-  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 4096, 2560}, {7, 13, 5}, {129, 1031, 264}, {512, 2048, 2560}}) {
+  for (auto [m, n, k] : {std::tuple{1, 1, 1}, {1, 4096, 2560}, {7, 13, 5}, {129, 1031, 264}, {512, 2048, 2560},
+                         {2, 1031, 264}, {3, 7, 8}, {8, 2048, 9728}, {5, 151, 2560}, {9, 100, 64}}) {
     for (bool acc : {false, true}) {
       auto x = Random(size_t(m) * k, 31), w = Random(size_t(n) * k, 32), y0 = Random(size_t(m) * n, 33);
       std::vector<uint16_t> w16(w.size());
@@ -65,6 +67,19 @@ TEST_F(CudaParityTest, MatMulBf16Weights) {
       ASSERT_TRUE(gpu_->MatMul({Up(x), Up(w16), y, m, n, k, 0, acc, DType::kBf16}).ok());
       EXPECT_LT(RelErr(Down(y, y0.size()), want), 2e-5) << m << "x" << n << "x" << k << " acc=" << acc;
     }
+  }
+  // The decode GEMV with a strided, accumulated output (the residual add): gap columns untouched.
+  {
+    const int m = 3, n = 7, k = 16, ldy = 10;
+    auto x = Random(m * k, 34), w = Random(n * k, 35);
+    std::vector<uint16_t> w16(w.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = Bf16ToFloat(w16[i] = FloatToBf16(w[i]));
+    for (float& v : x) v = Bf16ToFloat(FloatToBf16(v));
+    std::vector<float> want(m * ldy, 3.0f);
+    ASSERT_TRUE(cpu_->MatMul({x.data(), w.data(), want.data(), m, n, k, ldy, true}).ok());
+    float* y = Up(std::vector<float>(m * ldy, 3.0f));
+    ASSERT_TRUE(gpu_->MatMul({Up(x), Up(w16), y, m, n, k, ldy, true, DType::kBf16}).ok());
+    EXPECT_LT(RelErr(Down(y, m * ldy), want), 2e-5);
   }
   std::vector<float> a(4, 1.0f);
   EXPECT_EQ(cpu_->MatMul({a.data(), a.data(), a.data(), 2, 2, 1, 0, false, DType::kBf16}).code(),

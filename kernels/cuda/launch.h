@@ -66,6 +66,14 @@ cudaError_t LaunchQuantize(const float* x, uint8_t* codes, float* scales, int64_
 cudaError_t LaunchDequantize(const void* codes, const float* scales, float* out, int64_t n,
                              int64_t group, int kind, cudaStream_t stream);
 
+// Decode GEMV (gemv_bf16.cu): y[m, n] (+)= bf16(x[m, :]) · w[n, :], fp32 x and y, bf16 w [n, k],
+// for up to kMaxGemvRows rows. GemvBf16Supports: the shapes and alignments it takes (k % 8 == 0,
+// x and w 16-byte aligned); otherwise cudaErrorInvalidValue.
+inline constexpr int64_t kMaxGemvRows = 8;
+bool GemvBf16Supports(int64_t m, int64_t k, const void* x, const void* w);
+cudaError_t LaunchGemvBf16(const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k,
+                           int64_t ldy, bool accumulate, cudaStream_t stream);
+
 // ops.h Sample semantics (sample.cu) in one block: out[0] = token, out[1] = 1 when a logit is
 // NaN (then out[0] is unset). workspace: vocab floats of device memory.
 cudaError_t LaunchSample(const float* logits, int64_t vocab, float temperature, float top_p,
