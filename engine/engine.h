@@ -129,6 +129,8 @@ class MemorySession {
   const tokenizer::Tokenizer& tokenizer() const;
   const std::string& model_fingerprint() const;
   std::string backend_name() const;
+  // The content cache of the query runner; null on backends without one (cpu).
+  const query::ContentCache* content_cache() const;
 
  private:
   struct Impl;

@@ -127,5 +127,6 @@ const memory::MemoryIndex& MemorySession::index() const { return *impl_->index; 
 const tokenizer::Tokenizer& MemorySession::tokenizer() const { return *impl_->tok; }
 const std::string& MemorySession::model_fingerprint() const { return impl_->model->fingerprint(); }
 std::string MemorySession::backend_name() const { return impl_->backend->name(); }
+const query::ContentCache* MemorySession::content_cache() const { return impl_->runner->content_cache(); }
 
 }  // namespace mneme
