@@ -32,8 +32,8 @@ __global__ void __launch_bounds__(kWarps * 32) GemvBf16Kernel(const float* __res
 #pragma unroll
   for (int r = 0; r < M; ++r) acc[r] = 0.0f;
   const int64_t vecs = k / 8;
-  for (int64_t i = lane; i < vecs; i += 32) {
-    const uint4 packed = __ldg(row + i);  // 8 bf16 weights
+  // acc[r] += bf16(x[r, 8v .. 8v+8)) · w[j, 8v .. 8v+8)
+  auto fma8 = [&](const uint4& packed, int64_t v) {
     const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&packed);
     float wf[8];
 #pragma unroll
@@ -44,12 +44,24 @@ __global__ void __launch_bounds__(kWarps * 32) GemvBf16Kernel(const float* __res
     }
 #pragma unroll
     for (int r = 0; r < M; ++r) {
-      const float4* xr = reinterpret_cast<const float4*>(x + r * k + 8 * i);
+      const float4* xr = reinterpret_cast<const float4*>(x + r * k + 8 * v);
       const float4 a = xr[0], b = xr[1];
       acc[r] += RoundBf16(a.x) * wf[0] + RoundBf16(a.y) * wf[1] + RoundBf16(a.z) * wf[2] + RoundBf16(a.w) * wf[3] +
                 RoundBf16(b.x) * wf[4] + RoundBf16(b.y) * wf[5] + RoundBf16(b.z) * wf[6] + RoundBf16(b.w) * wf[7];
     }
+  };
+  // kUnroll independent 16-byte loads in flight per lane before any is used: a warp alone must
+  // keep enough bytes moving, since small projections give each SM only a few warps.
+  constexpr int kUnroll = 4;
+  int64_t i = lane;
+  for (; i + 32 * (kUnroll - 1) < vecs; i += 32 * kUnroll) {
+    uint4 packed[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) packed[u] = __ldg(row + i + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) fma8(packed[u], i + 32 * u);
   }
+  for (; i < vecs; i += 32) fma8(__ldg(row + i), i);
 #pragma unroll
   for (int r = 0; r < M; ++r) {
     const float s = WarpSum(acc[r]);

@@ -19,3 +19,14 @@ def timed(fn, warmup=5, reps=30):
         torch.cuda.synchronize()
         out.append(s.elapsed_time(e))
     return statistics.median(out), min(out), max(out)
+
+
+def hbm_read_gbps():
+    """HBM read bandwidth in GB/s: an fp32-accumulated sum over an 8 GiB fp16 tensor (as
+    shared/bench/torch_probe.py measures it)."""
+    x = torch.empty(4 * 2**30, dtype=torch.float16, device="cuda").normal_()
+    ms, _, _ = timed(lambda: x.sum(dtype=torch.float32), warmup=3, reps=10)
+    gbps = x.numel() * 2 / ms / 1e6
+    del x
+    torch.cuda.empty_cache()
+    return gbps

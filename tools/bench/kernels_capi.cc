@@ -46,4 +46,11 @@ int mneme_varlen_attention(const void* q, const void* k, const void* v, void* ou
                                                       static_cast<cudaStream_t>(stream)));
 }
 
+// y[m, n] (+)= bf16(x[m, :]) . w[n, :]: the decode GEMV (gemv_bf16.cu), fp32 x/y, bf16 w.
+int mneme_gemv_bf16(const float* x, const void* w, float* y, int64_t m, int64_t n, int64_t k, int accumulate,
+                    void* stream) {
+  return static_cast<int>(cuda::LaunchGemvBf16(x, static_cast<const uint16_t*>(w), y, m, n, k, n, accumulate != 0,
+                                               static_cast<cudaStream_t>(stream)));
+}
+
 }  // extern "C"

@@ -30,18 +30,9 @@ import math
 
 import torch
 
-from bench_common import timed
+from bench_common import hbm_read_gbps, timed
 
 HEADS, KV_HEADS, HEAD_DIM, TOP_K, TILE = 32, 8, 128, 16, 16384
-
-
-def hbm_read_gbps():
-    x = torch.empty(4 * 2**30, dtype=torch.float16, device="cuda").normal_()
-    ms, _, _ = timed(lambda: x.sum(dtype=torch.float32), warmup=3, reps=10)
-    gbps = x.numel() * 2 / ms / 1e6
-    del x
-    torch.cuda.empty_cache()
-    return gbps
 
 
 def doc_layout(chunks, gen):
