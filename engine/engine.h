@@ -104,6 +104,10 @@ class MemorySession {
 
   // The pooled memory Append would store for `text` at `ordinal`, without adding it.
   [[nodiscard]] absl::StatusOr<memory::PooledDocument> Encode(int64_t ordinal, std::string_view text);
+  // Encode for texts[i] at ordinal first_ordinal + i, several documents per forward
+  // (DocumentEncoder::EncodeBatch): what a GPU needs to keep its GEMMs full on short documents.
+  [[nodiscard]] absl::StatusOr<std::vector<memory::PooledDocument>> EncodeBatch(
+      int64_t first_ordinal, const std::vector<std::string_view>& texts);
 
   // Reserves the next ordinal without a document in this session's memory (replaying a log
   // where it was deleted, or appending where earlier documents are held elsewhere).

@@ -301,6 +301,60 @@ TEST_P(MemorySessionTest, AskRunsRoundsAndIsDeterministic) {
   EXPECT_EQ(a->rounds[0].routing.size(), 2u);
 }
 
+// Packed encoding (several documents per forward, attention kept per document) gives each
+// document the memory it gets alone, at both precisions the backend supports (on cuda, bf16
+// takes the packed tensor-core attention).
+TEST_P(MemorySessionTest, PackedEncodingEqualsEncodingAlone) {
+  for (kernels::Precision precision : {kernels::Precision::kFp32, kernels::Precision::kBf16}) {
+    if (precision == kernels::Precision::kBf16 && GetParam() == "cpu") continue;  // cpu: fp32 weights only
+    SessionOptions opts;
+    opts.model_dir = "tests/fixtures/msa/msa_cos";
+    opts.backend = *kernels::ParseBackendKind(GetParam());
+    opts.precision = precision;
+    opts.encode_batch_tokens = 512;  // several fixture documents per forward, one split across two
+    auto s = MemorySession::Open(opts);
+    ASSERT_TRUE(s.ok()) << s.status();
+    std::vector<std::string> texts;
+    for (const auto& d : Expected()["documents"]) texts.push_back(d["text"].get<std::string>());
+    texts.push_back(std::string(700, 'x') + " a document longer than one forward");
+    std::vector<std::string_view> views(texts.begin(), texts.end());
+    auto packed = (*s)->EncodeBatch(0, views);
+    ASSERT_TRUE(packed.ok()) << packed.status();
+    ASSERT_EQ(packed->size(), texts.size());
+    int64_t packed_docs = 0;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      auto alone = (*s)->Encode(static_cast<int64_t>(i), texts[i]);
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      const memory::PooledDocument& p = (*packed)[i];
+      ASSERT_EQ(p.num_tokens, alone->num_tokens) << i;
+      ASSERT_EQ(p.num_chunks, alone->num_chunks) << i;
+      packed_docs += p.num_tokens < 512;
+      for (size_t slot = 0; slot < p.k.size(); ++slot) {
+        for (const auto& [got, want] : {std::pair{&p.k[slot], &alone->k[slot]}, {&p.v[slot], &alone->v[slot]},
+                                        {&p.kr[slot], &alone->kr[slot]}}) {
+          ASSERT_EQ(got->size(), want->size());
+          double max_ref = 0, max_err = 0;
+          for (size_t j = 0; j < got->size(); ++j) {
+            max_ref = std::max(max_ref, std::abs(double((*want)[j])));
+            max_err = std::max(max_err, std::abs(double((*got)[j]) - (*want)[j]));
+          }
+          // Both are rounded to bf16; summation order may move a value by one bf16 step.
+          EXPECT_LE(max_err, max_ref * (precision == kernels::Precision::kBf16 ? 3e-2 : 8e-3))
+              << "document " << i << " slot " << slot;
+        }
+      }
+    }
+    EXPECT_GE(packed_docs, 3) << "the case packs too few documents to check packing";
+    EXPECT_GT(packed->back().num_tokens, 512) << "the long document fits one forward: the batched path is unchecked";
+  }
+  SessionOptions opts;
+  opts.model_dir = "tests/fixtures/msa/msa_cos";
+  opts.backend = *kernels::ParseBackendKind(GetParam());
+  auto s = MemorySession::Open(opts);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->EncodeBatch(0, {"a", ""}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MemorySessionTest, ::testing::Values("cpu", "cuda"),
                          [](const auto& info) { return info.param; });
 

@@ -72,6 +72,18 @@ absl::StatusOr<memory::PooledDocument> MemorySession::Encode(int64_t ordinal, st
   return impl_->encoder->Encode(ids);
 }
 
+absl::StatusOr<std::vector<memory::PooledDocument>> MemorySession::EncodeBatch(
+    int64_t first_ordinal, const std::vector<std::string_view>& texts) {
+  std::vector<std::vector<int32_t>> ids;
+  ids.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    if (texts[i].empty()) return absl::InvalidArgumentError(absl::StrFormat("document %d is empty", i));
+    MNEME_ASSIGN_OR_RETURN(ids.emplace_back(),
+                           impl_->tok->Encode(query::DocumentText(first_ordinal + static_cast<int64_t>(i), texts[i])));
+  }
+  return impl_->encoder->EncodeBatch(ids);
+}
+
 int64_t MemorySession::ReserveOrdinal() { return impl_->index->AppendAbsent(); }
 
 absl::Status MemorySession::Delete(int64_t ordinal) { return impl_->index->Delete(ordinal); }

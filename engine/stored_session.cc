@@ -102,11 +102,39 @@ absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
 }
 
 absl::StatusOr<StoredAppend> StoredSession::Append(const DocumentInput& in) {
+  std::vector<StoredAppend> done;
+  MNEME_RETURN_IF_ERROR(AppendBatch({in}, &done));
+  return std::move(done.at(0));
+}
+
+int64_t StoredSession::next_ordinal() const {
   std::lock_guard lock(mu_);
+  return session_->index().num_documents();
+}
+
+absl::Status StoredSession::AppendBatch(const std::vector<DocumentInput>& docs, std::vector<StoredAppend>* done) {
+  std::lock_guard lock(mu_);
+  done->clear();
   if (store_->read_only()) return absl::FailedPreconditionError("the memory directory is open read-only");
-  if (in.text.empty()) return absl::InvalidArgumentError("document is empty");
-  const int64_t ordinal = session_->index().num_documents();
-  MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, session_->Encode(ordinal, in.text));
+  for (const DocumentInput& in : docs) {
+    if (in.text.empty()) return absl::InvalidArgumentError("document is empty");
+  }
+  const int64_t first = session_->index().num_documents();
+  std::vector<std::string_view> texts;
+  for (const DocumentInput& in : docs) texts.push_back(in.text);
+  MNEME_ASSIGN_OR_RETURN(std::vector<memory::PooledDocument> encoded, session_->EncodeBatch(first, texts));
+  for (size_t i = 0; i < docs.size(); ++i) {
+    MNEME_ASSIGN_OR_RETURN(StoredAppend a, StoreEncoded(docs[i], first + static_cast<int64_t>(i), std::move(encoded[i])));
+    done->push_back(std::move(a));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoredAppend> StoredSession::StoreEncoded(const DocumentInput& in, int64_t ordinal,
+                                                         memory::PooledDocument doc) {
+  if (session_->index().num_documents() != ordinal) {
+    return absl::InternalError("memory index assigned an unexpected ordinal");
+  }
   const uint64_t id = DocumentId(ordinal, in.text);
   memory::DocumentWrite w;
   w.info.ordinal = ordinal;

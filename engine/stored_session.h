@@ -76,6 +76,13 @@ class StoredSession {
   // Durable when it returns. Errors as MemorySession::Append, FailedPrecondition for a
   // read-only store, and the store's errors (nothing becomes routable then).
   [[nodiscard]] absl::StatusOr<StoredAppend> Append(const DocumentInput& doc);
+  // Append for each of docs in order (ordinals next_ordinal(), next_ordinal() + 1, ...), encoded
+  // several per forward (MemorySession::EncodeBatch), then made durable one by one. `done`
+  // receives every document made durable, also when a later one fails (the error is returned;
+  // nothing after the failing document is stored).
+  [[nodiscard]] absl::Status AppendBatch(const std::vector<DocumentInput>& docs, std::vector<StoredAppend>* done);
+  // The ordinal the next appended document gets.
+  int64_t next_ordinal() const;
   [[nodiscard]] absl::Status Delete(int64_t ordinal);
   [[nodiscard]] absl::StatusOr<RouteResult> Route(std::string_view question);
   [[nodiscard]] absl::StatusOr<AskResult> Ask(std::string_view question, const AskOptions& opts,
@@ -91,6 +98,8 @@ class StoredSession {
  private:
   StoredSession() = default;
   absl::Status Load(const StoredSessionOptions& opts);
+  // Stores an encoded document as `ordinal` durably and adds it to the memory. REQUIRES: mu_ held.
+  absl::StatusOr<StoredAppend> StoreEncoded(const DocumentInput& in, int64_t ordinal, memory::PooledDocument doc);
 
   mutable std::mutex mu_;
   memory::Store* store_ = nullptr;

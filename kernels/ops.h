@@ -90,6 +90,13 @@ struct AttentionParams {
   // Permission, not a requirement: the caller (a model with bf16 weights) accepts q, k, v and
   // the probabilities rounded to bf16, so a backend may use a bf16 tensor-core kernel.
   bool allow_bf16 = false;
+  // Optional packing (document encoding, several documents per forward): with num_seqs > 0 the
+  // rows hold num_seqs independent sequences, sequence s owning rows [seq_starts[s],
+  // seq_starts[s + 1]) of q, k, v and out, each attending causally to its own rows only.
+  // seq_starts is host memory of num_seqs + 1 increasing entries from 0 to q_tokens. Requires
+  // causal, q_offset == 0 and kv_len == q_tokens.
+  const int32_t* seq_starts = nullptr;
+  int64_t num_seqs = 0;
   // Optional [q_tokens, num_heads]: the natural log of each row's softmax denominator,
   // log sum_j exp(scale * q . k_j) over its visible keys, so partial attentions over disjoint
   // key sets can be merged exactly (AttentionMerge).

@@ -53,6 +53,21 @@ absl::Status Validate(const AttentionParams& p) {
     return Bad("Attention", absl::StrFormat("q_offset %d + q_tokens %d exceeds kv_len %d",
                                             p.q_offset, p.q_tokens, p.kv_len));
   }
+  if (p.num_seqs < 0) return Bad("Attention", "negative num_seqs");
+  if (p.num_seqs > 0) {
+    if (!p.seq_starts) return Bad("Attention", "num_seqs without seq_starts");
+    if (!p.causal || p.q_offset != 0 || p.kv_len != p.q_tokens) {
+      return Bad("Attention", "packed sequences need causal attention with q_offset 0 and kv_len == q_tokens");
+    }
+    if (p.seq_starts[0] != 0 || p.seq_starts[p.num_seqs] != p.q_tokens) {
+      return Bad("Attention", absl::StrFormat("seq_starts must run from 0 to q_tokens %d", p.q_tokens));
+    }
+    for (int64_t s = 0; s < p.num_seqs; ++s) {
+      if (p.seq_starts[s + 1] <= p.seq_starts[s]) {
+        return Bad("Attention", absl::StrFormat("sequence %d is empty or seq_starts decrease", s));
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

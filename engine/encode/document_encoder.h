@@ -40,27 +40,41 @@ class DocumentEncoder {
   // beyond max_position_embeddings.
   [[nodiscard]] absl::StatusOr<memory::PooledDocument> Encode(absl::Span<const int32_t> tokens);
 
+  // Encodes several templated documents, each still alone at positions 0.. and attending only to
+  // itself, but consecutive ones packed into forwards of up to max_batch tokens (one GEMM over
+  // all their rows, the attention kept per document): the same memory Encode gives each, up to
+  // floating-point summation order. Errors as Encode, for the first bad document.
+  [[nodiscard]] absl::StatusOr<std::vector<memory::PooledDocument>> EncodeBatch(
+      absl::Span<const std::vector<int32_t>> docs);
+
   // Runs `tokens` alone at positions 0.. and returns every layer's raw K/V.
   [[nodiscard]] absl::StatusOr<RawKv> EncodeRaw(absl::Span<const int32_t> tokens);
 
  private:
   DocumentEncoder(const model::Qwen3Model* model, const model::MsaSettings* settings)
       : model_(model), settings_(settings) {}
-  // Runs all layers over `tokens`; calls `hook` at routed layers. Leaves K/V in kv_.
+  absl::Status CheckLength(int64_t n) const;
+  // Runs all layers over `tokens` (in batches of max_batch); calls `hook` at routed layers.
+  // Leaves K/V (and router keys) in rows [0, n) of k_, v_ (kr_).
   absl::Status Run(absl::Span<const int32_t> tokens, const model::LayerHook& hook);
+  // One forward over `docs` packed (total <= max_batch), leaving their rows one after another.
+  absl::Status RunPacked(absl::Span<const std::vector<int32_t>> docs, const model::LayerHook& hook);
+  // The router-key projection hook (msa checkpoints; empty for training-free routing).
+  model::LayerHook RouterKeyHook();
+  // Pools the rows a Run/RunPacked left for `docs` into out (bf16-rounded host arrays).
+  absl::Status PoolGroup(absl::Span<const std::vector<int32_t>> docs, absl::Span<memory::PooledDocument> out);
   absl::Status EnsureCapacity(int64_t tokens);
 
   const model::Qwen3Model* model_;
   const model::MsaSettings* settings_;
   std::unique_ptr<model::Qwen3Block> block_;
   int64_t capacity_ = 0;
-  // Pools rows [0, n) of `rows` into doc-sized host array `out` (bf16-rounded).
-  absl::Status PoolToHost(const float* rows, int64_t n, int64_t l2_head_dim, std::vector<float>* out);
-
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per layer [capacity, kv_width]
   std::vector<std::unique_ptr<kernels::DeviceMemory>> kr_;     // per routed slot [capacity, kv_width]
-  std::unique_ptr<kernels::DeviceMemory> x_, pooled_;          // pooled_: [capacity / pool, kv_width]
-  std::vector<int32_t> positions_;
+  std::unique_ptr<kernels::DeviceMemory> x_, pooled_;          // pooled_: PoolGroup's output
+  size_t pooled_values_ = 0;                                    // floats pooled_ holds
+  std::vector<int32_t> positions_, ids_, starts_;              // one forward's (host)
+  std::vector<float> pooled_host_;
 };
 
 // Rounds every value to the nearest bf16 (what the memory stores).

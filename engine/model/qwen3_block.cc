@@ -46,7 +46,7 @@ absl::Status Qwen3Block::AttentionQueries(int layer, const float* h, int64_t t,
 }
 
 absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* positions,
-                               LayerKv& kv, bool causal, const LayerHook& hook) {
+                               LayerKv& kv, bool causal, const LayerHook& hook, PackedSeqs packed) {
   const ModelConfig& c = model_->config();
   kernels::Backend* be = model_->backend();
   const Qwen3LayerWeights& w = model_->layer(layer);
@@ -55,6 +55,9 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   const float eps = static_cast<float>(c.rms_norm_eps);
   if (t <= 0 || t > max_batch_) {
     return absl::InvalidArgumentError(absl::StrFormat("layer: %d tokens, batch limit %d", t, max_batch_));
+  }
+  if (packed.count > 0 && kv.length != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("layer %d: packed sequences after %d cached rows", layer, kv.length));
   }
   float* h = h_->f32();
   MNEME_RETURN_IF_ERROR(be->RmsNorm({x, w.input_norm->f32(), h, t, hidden, eps}));
@@ -86,6 +89,8 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   ap.scale = 1.0f / std::sqrt(static_cast<float>(d));
   ap.causal = causal;
   ap.allow_bf16 = model_->matmul_type() == kernels::DType::kBf16;
+  ap.seq_starts = packed.starts;
+  ap.num_seqs = packed.count;
   MNEME_RETURN_IF_ERROR(be->Attention(ap));
   kv.length += t;
   // x += attn · Wo^T (the residual add fused into the GEMM's accumulate).

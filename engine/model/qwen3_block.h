@@ -31,6 +31,14 @@ struct LayerKv {
 // (MSA: the selected documents' pooled K/V) before the new tokens' K/V are written after them.
 using LayerHook = std::function<absl::Status(int layer, const float* h, int64_t t, LayerKv& kv)>;
 
+// Several independent sequences in one forward (packed document encoding): sequence s owns rows
+// [starts[s], starts[s + 1]) of the batch (host memory, count + 1 entries from 0 to t), and
+// each attends causally to its own rows only. count == 0: one sequence.
+struct PackedSeqs {
+  const int32_t* starts = nullptr;
+  int64_t count = 0;
+};
+
 class Qwen3Block {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Qwen3Block>> Create(const Qwen3Model* model,
@@ -42,10 +50,11 @@ class Qwen3Block {
   // One decoder layer over x ([t, hidden], updated in place) at `positions` ([t], host): the new
   // tokens' K/V are written at rows kv.length.. and kv.length grows by t; queries attend to rows
   // [0, kv.length) causally among themselves (or fully when causal is false).
-  // OutOfRange if kv would overflow its capacity.
+  // OutOfRange if kv would overflow its capacity. With `packed` sequences, kv must start empty
+  // (InvalidArgument otherwise) and positions restart per sequence as the caller sets them.
   [[nodiscard]] absl::Status Layer(int layer, float* x, int64_t t, const int32_t* positions,
                                    LayerKv& kv, bool causal = true,
-                                   const LayerHook& hook = nullptr);
+                                   const LayerHook& hook = nullptr, PackedSeqs packed = {});
 
   // logits[vocab] = lm_head(final_norm(x_row)) for one row.
   [[nodiscard]] absl::Status Logits(const float* x_row, float* logits);

@@ -128,6 +128,7 @@ class CpuBackend final : public Backend {
   // S is [q_tokens, kv_len], grown once and reused.
   absl::Status Attention(const AttentionParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
+    if (p.num_seqs > 0) return PackedAttention(p, [this](const AttentionParams& one) { return Attention(one); });
     const int64_t group = p.num_heads / p.num_kv_heads;
     const int64_t d = p.head_dim;
     const blasint q_ld = static_cast<blasint>(p.num_heads * d);

@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "kernels/cuda/cublaslt.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/reference/reference_ops.h"
 
 namespace mneme::kernels {
 namespace {
@@ -155,6 +156,7 @@ class CudaBackend final : public Backend {
     if (p.allow_bf16 && !p.lse && p.causal && p.q_offset == 0 && p.q_tokens == p.kv_len && p.head_dim == 128) {
       return CausalBlockBf16(p);
     }
+    if (p.num_seqs > 0) return PackedAttention(p, [this](const AttentionParams& one) { return Attention(one); });
     cuda::AttentionArgs a{p.q, p.k, p.v, p.out, p.q_tokens, p.kv_len, p.q_offset,
                           static_cast<int>(p.num_heads), static_cast<int>(p.num_kv_heads),
                           static_cast<int>(p.head_dim), p.scale, p.causal, p.lse,
@@ -269,8 +271,9 @@ class CudaBackend final : public Backend {
  private:
   explicit CudaBackend(int device) : device_(device) {}
 
-  // A whole causal block from row 0 (document encoding) on the bf16 tensor-core kernel
-  // (attention_varlen.cu) as one packed document: q, k, v rounded to bf16, output back to fp32.
+  // A whole causal block from row 0 (document encoding), one document or several packed ones,
+  // on the bf16 tensor-core kernel (attention_varlen.cu): q, k, v rounded to bf16, output back
+  // to fp32.
   absl::Status CausalBlockBf16(const AttentionParams& p) {
     const int64_t qn = p.q_tokens * p.num_heads * p.head_dim, kn = p.kv_len * p.num_kv_heads * p.head_dim;
     MNEME_RETURN_IF_ERROR(Grow(&att_q16_, static_cast<size_t>(qn) * 2));
@@ -284,15 +287,18 @@ class CudaBackend final : public Backend {
     MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.q, q16, qn, stream_), "Attention q"));
     MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.k, k16, kn, stream_), "Attention k"));
     MNEME_RETURN_IF_ERROR(CudaCheck(cuda::LaunchToBf16(p.v, v16, kn, stream_), "Attention v"));
-    // One document [0, n): its tile table is the same for every layer, so Stage uploads it once.
-    const int32_t cu_host[2] = {0, static_cast<int32_t>(p.q_tokens)};
-    if (tiles_rows_ != p.q_tokens) {  // every layer of a document reuses the table
-      tiles_host_.resize(static_cast<size_t>(2 * cuda::BuildVarlenTiles(cu_host, 1, nullptr)));
-      cuda::BuildVarlenTiles(cu_host, 1, tiles_host_.data());
-      tiles_rows_ = p.q_tokens;
+    // The documents' boundaries (one document [0, n) unless packed): every layer of a forward
+    // shares them, so the tile table is rebuilt and Stage uploads both only when they change.
+    const int32_t one_doc[2] = {0, static_cast<int32_t>(p.q_tokens)};
+    const int32_t* cu_host = p.num_seqs > 0 ? p.seq_starts : one_doc;
+    const int docs = p.num_seqs > 0 ? static_cast<int>(p.num_seqs) : 1;
+    if (tiles_for_.size() != static_cast<size_t>(docs + 1) || !std::equal(cu_host, cu_host + docs + 1, tiles_for_.begin())) {
+      tiles_host_.resize(static_cast<size_t>(2 * cuda::BuildVarlenTiles(cu_host, docs, nullptr)));
+      cuda::BuildVarlenTiles(cu_host, docs, tiles_host_.data());
+      tiles_for_.assign(cu_host, cu_host + docs + 1);
     }
     const int n_tiles = static_cast<int>(tiles_host_.size() / 2);
-    MNEME_ASSIGN_OR_RETURN(const int32_t* cu, Stage(&att_cu_, cu_host, 2));
+    MNEME_ASSIGN_OR_RETURN(const int32_t* cu, Stage(&att_cu_, cu_host, docs + 1));
     MNEME_ASSIGN_OR_RETURN(const int32_t* tiles, Stage(&att_tiles_, tiles_host_.data(), 2 * n_tiles));
     MNEME_RETURN_IF_ERROR(CudaCheck(
         cuda::LaunchVarlenAttention(q16, k16, v16, o16, cu, tiles, n_tiles, static_cast<int>(p.num_heads),
@@ -344,8 +350,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   StagedInts positions_, ids_, att_cu_, att_tiles_;
-  std::vector<int32_t> tiles_host_;  // the tile table of a tiles_rows_-row document
-  int64_t tiles_rows_ = -1;
+  std::vector<int32_t> tiles_host_;  // the tile table of the documents bounded by tiles_for_
+  std::vector<int32_t> tiles_for_;
   Scratch att_q16_, att_k16_, att_v16_, att_o16_;  // CausalBlockBf16
   int sms_ = 1;
   Scratch q16_, scores_, topk_ws_, top_;  // RouteTopK

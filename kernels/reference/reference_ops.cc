@@ -74,6 +74,26 @@ void DequantizeReference(const DequantizeParams& p) {
   for (int64_t i = 0; i < p.n; ++i) p.out[i] = DequantizeCode(codec, c[i], p.scales[i / p.group]);
 }
 
+absl::Status PackedAttention(const AttentionParams& p,
+                             const std::function<absl::Status(const AttentionParams&)>& one) {
+  for (int64_t s = 0; s < p.num_seqs; ++s) {
+    const int64_t begin = p.seq_starts[s], n = p.seq_starts[s + 1] - begin;
+    AttentionParams a = p;
+    a.num_seqs = 0;
+    a.seq_starts = nullptr;
+    a.q = p.q + begin * p.num_heads * p.head_dim;
+    a.out = p.out + begin * p.num_heads * p.head_dim;
+    a.k = p.k + begin * p.num_kv_heads * p.head_dim;
+    a.v = p.v + begin * p.num_kv_heads * p.head_dim;
+    if (p.lse) a.lse = p.lse + begin * p.num_heads;
+    a.q_tokens = a.kv_len = n;
+    a.q_offset = 0;
+    const absl::Status st = one(a);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab, double temperature,
                                         double top_p, double uniform) {
   int64_t best = 0;

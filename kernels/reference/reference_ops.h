@@ -6,6 +6,7 @@
 #define MNEME_KERNELS_REFERENCE_REFERENCE_OPS_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
@@ -16,6 +17,11 @@ void ChunkPoolReference(const ChunkPoolParams& p);
 void AttentionMergeReference(const AttentionMergeParams& p);
 void QuantizeReference(const QuantizeParams& p);
 void DequantizeReference(const DequantizeParams& p);
+
+// Packed attention (AttentionParams::num_seqs > 0) as one plain causal attention per sequence:
+// calls `one` with the pointers (and lse) offset to each sequence's rows and num_seqs = 0.
+[[nodiscard]] absl::Status PackedAttention(const AttentionParams& p,
+                                           const std::function<absl::Status(const AttentionParams&)>& one);
 
 // SampleParams' rule over host logits, in double precision. InvalidArgument for NaN logits.
 [[nodiscard]] absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab,

@@ -2,6 +2,7 @@
 // mneme doc rm --session NAME ORDINAL
 // mneme doc get --session NAME ORDINAL
 // mneme doc list --session NAME [--deleted]
+#include <deque>
 #include <iostream>
 #include <sstream>
 
@@ -79,34 +80,62 @@ class DocAddCommand final : public Command {
     MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
     Progress progress(ctx, "encoding", static_cast<int64_t>(docs.size()));
     int64_t tokens = 0;
+    // Parts of consecutive inputs are appended in batches (encoded several per forward); each
+    // line is printed once its document is durable.
+    constexpr size_t kBatch = 32;
+    struct Queued {
+      size_t input;        // index into docs
+      int64_t first = -1;  // the input's first ordinal when it has several parts, else -1
+    };
+    std::vector<DocumentInput> batch;
+    std::vector<Queued> queued;
+    std::deque<std::string> texts;  // what batch's string_views point at (deque: stable addresses)
+    auto flush = [&]() -> absl::Status {
+      std::vector<StoredAppend> done;
+      const absl::Status st = session->AppendBatch(batch, &done);
+      for (size_t k = 0; k < done.size(); ++k) {
+        const StoredAppend& a = done[k];
+        const InputDoc& in = docs[queued[k].input];
+        tokens += a.doc.tokens;
+        progress.Clear();
+        if (ctx.format == Format::kJson) {
+          nlohmann::json j = {{"ordinal", a.doc.ordinal}, {"id", absl::StrFormat("%016x", a.doc.id)},
+                              {"tokens", a.doc.tokens},   {"chunks", a.doc.chunks}};
+          if (queued[k].first >= 0) j["part_of"] = queued[k].first;
+          if (!a.evicted.empty()) j["evicted"] = a.evicted;
+          *ctx.out << DumpJson(j) << "\n" << std::flush;
+        } else if (!ctx.quiet) {
+          *ctx.out << "[" << a.doc.ordinal << "] " << a.doc.tokens << " tokens  " << in.source;
+          if (!a.evicted.empty()) *ctx.out << "  (retention evicted " << a.evicted.size() << ")";
+          *ctx.out << "\n" << std::flush;
+        }
+      }
+      if (!st.ok()) {
+        const size_t i = queued[std::min(done.size(), queued.size() - 1)].input;
+        return Annotate(st, absl::StrFormat("document %d (%s)", i + 1, docs[i].source));
+      }
+      if (!queued.empty()) progress.Update(static_cast<int64_t>(queued.back().input + 1), tokens);
+      batch.clear();
+      queued.clear();
+      texts.clear();
+      return absl::OkStatus();
+    };
     for (size_t i = 0; i < docs.size(); ++i) {
       const InputDoc& in = docs[i];
       const std::string where = absl::StrFormat("document %d (%s)", i + 1, in.source);
       if (in.text.empty()) return absl::InvalidArgumentError(where + " is empty");
       absl::StatusOr<std::vector<std::string>> parts = session->SplitForPositions(in.text);
       if (!parts.ok()) return Annotate(parts.status(), where);
-      int64_t first = -1;
-      for (const std::string& part : *parts) {
-        DocumentInput d{part, in.source, in.tags, parts->size() > 1 ? first : -1};
-        absl::StatusOr<StoredAppend> a = session->Append(d);  // durable when it returns
-        if (!a.ok()) return Annotate(a.status(), where);
-        if (first < 0) first = a->doc.ordinal;
-        tokens += a->doc.tokens;
-        progress.Clear();
-        if (ctx.format == Format::kJson) {
-          nlohmann::json j = {{"ordinal", a->doc.ordinal}, {"id", absl::StrFormat("%016x", a->doc.id)},
-                              {"tokens", a->doc.tokens},   {"chunks", a->doc.chunks}};
-          if (parts->size() > 1) j["part_of"] = first;
-          if (!a->evicted.empty()) j["evicted"] = a->evicted;
-          *ctx.out << DumpJson(j) << "\n" << std::flush;
-        } else if (!ctx.quiet) {
-          *ctx.out << "[" << a->doc.ordinal << "] " << a->doc.tokens << " tokens  " << in.source;
-          if (!a->evicted.empty()) *ctx.out << "  (retention evicted " << a->evicted.size() << ")";
-          *ctx.out << "\n" << std::flush;
-        }
+      // This process holds the store for writing, so the ordinals the batch will get are known.
+      const int64_t first = parts->size() > 1 ? session->next_ordinal() + static_cast<int64_t>(batch.size()) : -1;
+      for (size_t p = 0; p < parts->size(); ++p) {
+        texts.push_back(std::move((*parts)[p]));
+        batch.push_back(DocumentInput{texts.back(), in.source, in.tags, p > 0 ? first : -1});
+        queued.push_back({i, first});
+        if (batch.size() >= kBatch) MNEME_RETURN_IF_ERROR(flush());
       }
-      progress.Update(static_cast<int64_t>(i + 1), tokens);
     }
+    if (!batch.empty()) MNEME_RETURN_IF_ERROR(flush());
     progress.Finish();
     return absl::OkStatus();
   }
