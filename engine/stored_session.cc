@@ -116,13 +116,22 @@ absl::Status StoredSession::AppendBatch(const std::vector<DocumentInput>& docs, 
   std::lock_guard lock(mu_);
   done->clear();
   if (store_->read_only()) return absl::FailedPreconditionError("the memory directory is open read-only");
-  for (const DocumentInput& in : docs) {
-    if (in.text.empty()) return absl::InvalidArgumentError("document is empty");
-  }
   const int64_t first = session_->index().num_documents();
   std::vector<std::string_view> texts;
   for (const DocumentInput& in : docs) texts.push_back(in.text);
-  MNEME_ASSIGN_OR_RETURN(std::vector<memory::PooledDocument> encoded, session_->EncodeBatch(first, texts));
+  absl::StatusOr<std::vector<memory::PooledDocument>> batch = session_->EncodeBatch(first, texts);
+  if (!batch.ok()) {
+    // One bad document fails the whole batch: go one by one, so every document before it is
+    // stored and the error is the bad document's own, exactly as with Append.
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const int64_t ordinal = first + static_cast<int64_t>(i);
+      MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, session_->Encode(ordinal, docs[i].text));
+      MNEME_ASSIGN_OR_RETURN(StoredAppend a, StoreEncoded(docs[i], ordinal, std::move(doc)));
+      done->push_back(std::move(a));
+    }
+    return absl::OkStatus();  // the batch failed as a whole (say, out of memory) but each fits
+  }
+  std::vector<memory::PooledDocument>& encoded = *batch;
   for (size_t i = 0; i < docs.size(); ++i) {
     MNEME_ASSIGN_OR_RETURN(StoredAppend a, StoreEncoded(docs[i], first + static_cast<int64_t>(i), std::move(encoded[i])));
     done->push_back(std::move(a));

@@ -131,6 +131,35 @@ TEST_F(StoredSessionTest, WarmRestartGivesIdenticalRoutingAndGreedyAnswers) {
   EXPECT_EQ(s->Append(DocumentInput{"more text", "", {}}).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A batch appends like one Append per document: same ordinals and pooled memory, durable across a
+// restart; a bad document in the middle stores those before it and nothing after it.
+TEST_F(StoredSessionTest, AppendBatchActsLikeAppendsInOrder) {
+  auto store = OpenStore();
+  Create(store.get(), "one");
+  Create(store.get(), "batch");
+  auto one = OpenSession(store.get(), "one");
+  auto batch = OpenSession(store.get(), "batch");
+  std::vector<DocumentInput> docs;
+  for (size_t i = 0; i < 12; ++i) docs.push_back(DocumentInput{corpus_[i].text, corpus_[i].source, corpus_[i].tags});
+  Fill(one.get(), 12);
+  std::vector<StoredAppend> done;
+  ASSERT_TRUE(batch->AppendBatch(docs, &done).ok());
+  ASSERT_EQ(done.size(), 12u);
+  for (size_t i = 0; i < done.size(); ++i) EXPECT_EQ(done[i].doc.ordinal, int64_t(i));
+  EXPECT_EQ(batch->next_ordinal(), 12);
+  EXPECT_EQ(Selections(batch.get()), Selections(one.get()));
+  const std::string bad = "bad \xff utf8";
+  std::vector<DocumentInput> with_bad = {docs[0], DocumentInput{bad, "x", {}}, docs[1]};
+  EXPECT_EQ(batch->AppendBatch(with_bad, &done).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(done.size(), 1u);  // the document before the bad one is stored
+  EXPECT_EQ(done[0].doc.ordinal, 12);
+  EXPECT_EQ(batch->next_ordinal(), 13);
+  batch.reset();
+  one.reset();
+  auto reopened = OpenSession(store.get(), "batch");
+  EXPECT_EQ(reopened->live_documents(), 13);
+}
+
 // Moves every routing-key value of session `name` one bf16 step up or down (seeded), keeping the
 // bf16 codec: the smallest change bf16 storage can make.
 void NudgeRoutingKeysOneUlp(memory::Store* store, const std::string& name, uint64_t seed) {

@@ -97,6 +97,40 @@ TEST_F(ReferenceOpsTest, AttentionLseAndMergeReassembleTheWhole) {
   EXPECT_EQ(lse[0], -INFINITY);
 }
 
+// Packed sequences (AttentionParams::seq_starts) give each sequence exactly its attention alone;
+// malformed boundaries are refused.
+TEST_F(ReferenceOpsTest, PackedAttentionEqualsEachSequenceAlone) {
+  const std::vector<int32_t> starts = {0, 1, 71, 200, 205, 345};
+  const int64_t t = starts.back(), heads = 4, kv_heads = 2, d = 16;
+  const auto q = Random(size_t(t * heads * d), 41), k = Random(size_t(t * kv_heads * d), 42),
+             v = Random(size_t(t * kv_heads * d), 43);
+  std::vector<float> packed(q.size()), alone(q.size()), packed_lse(size_t(t * heads)), alone_lse(packed_lse.size());
+  AttentionParams p{q.data(), k.data(), v.data(), packed.data(), t, t, 0, heads, kv_heads, d, 0.1f, true};
+  p.seq_starts = starts.data();
+  p.num_seqs = int64_t(starts.size()) - 1;
+  p.lse = packed_lse.data();
+  ASSERT_TRUE(be_->Attention(p).ok());
+  for (size_t s = 0; s + 1 < starts.size(); ++s) {
+    const int64_t b = starts[s], n = starts[s + 1] - b;
+    AttentionParams one{q.data() + b * heads * d, k.data() + b * kv_heads * d, v.data() + b * kv_heads * d,
+                        alone.data() + b * heads * d, n, n, 0, heads, kv_heads, d, 0.1f, true};
+    one.lse = alone_lse.data() + b * heads;
+    ASSERT_TRUE(be_->Attention(one).ok());
+  }
+  EXPECT_EQ(packed, alone);
+  EXPECT_EQ(packed_lse, alone_lse);
+  for (const std::vector<int32_t>& bad : {std::vector<int32_t>{0, 5, 5, int32_t(t)}, std::vector<int32_t>{1, int32_t(t)},
+                                          std::vector<int32_t>{0, 9}}) {
+    p.seq_starts = bad.data();
+    p.num_seqs = int64_t(bad.size()) - 1;
+    EXPECT_EQ(be_->Attention(p).code(), absl::StatusCode::kInvalidArgument) << bad.size();
+  }
+  p.seq_starts = starts.data();
+  p.num_seqs = int64_t(starts.size()) - 1;
+  p.q_offset = 1;  // packing needs a whole causal block from row 0
+  EXPECT_EQ(be_->Attention(p).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(ReferenceOpsTest, QuantizeRoundTripsWithinHalfAStep) {
   const int64_t group = 128, n = 7 * group;
   auto x = Random(size_t(n), 5, 3.0f);

@@ -143,49 +143,13 @@ TEST_F(CudaParityTest, AttentionAllowBf16) {
 
 // Packed sequences (several documents per encoding forward): each attends only to itself. With
 // allow_bf16 the packed tensor-core kernel runs (bf16 tolerance); without, the fp32 kernel runs
-// per sequence (with the log-sum-exp, exact to fp32 rounding).
+// per sequence (with the log-sum-exp, exact to fp32 rounding). The CPU side is checked against
+// attention over each sequence alone in reference_ops_test.cc.
 TEST_F(CudaParityTest, PackedSequencesAttendOnlyToThemselves) {
   const std::vector<int32_t> starts = {0, 1, 71, 200, 205, 845};
-  const int64_t t = starts.back(), heads = 32, kv_heads = 8, d = 128;
-  auto q = Random(size_t(t * heads * d), 41), k = Random(size_t(t * kv_heads * d), 42), v = Random(size_t(t * kv_heads * d), 43);
-  for (bool allow_bf16 : {true, false}) {
-    std::vector<float> want(q.size()), want_lse(size_t(t * heads));
-    AttentionParams p{q.data(), k.data(), v.data(), want.data(), t, t, 0, heads, kv_heads, d, 1.0f / std::sqrt(float(d)), true};
-    p.seq_starts = starts.data();
-    p.num_seqs = int64_t(starts.size()) - 1;
-    p.allow_bf16 = allow_bf16;
-    p.lse = allow_bf16 ? nullptr : want_lse.data();
-    ASSERT_TRUE(cpu_->Attention(p).ok());
-    float* out = Poisoned(q.size());
-    float* lse = allow_bf16 ? nullptr : Poisoned(want_lse.size());
-    p.q = Up(q);
-    p.k = Up(k);
-    p.v = Up(v);
-    p.out = out;
-    p.lse = lse;
-    ASSERT_TRUE(gpu_->Attention(p).ok());
-    EXPECT_LT(RelErr(Down(out, q.size()), want), allow_bf16 ? 1e-2 : 1e-5) << (allow_bf16 ? "bf16" : "fp32");
-    if (lse) {
-      EXPECT_LT(RelErr(Down(lse, want_lse.size()), want_lse), 1e-5);
-    }
-  }
-  // The CPU reference of a packed block equals attention over each sequence alone.
-  std::vector<float> packed(q.size()), alone(q.size());
-  AttentionParams p{q.data(), k.data(), v.data(), packed.data(), t, t, 0, heads, kv_heads, d, 0.1f, true};
-  p.seq_starts = starts.data();
-  p.num_seqs = int64_t(starts.size()) - 1;
-  ASSERT_TRUE(cpu_->Attention(p).ok());
-  for (size_t s = 0; s + 1 < starts.size(); ++s) {
-    const int64_t b = starts[s], n = starts[s + 1] - b;
-    ASSERT_TRUE(cpu_->Attention({q.data() + b * heads * d, k.data() + b * kv_heads * d, v.data() + b * kv_heads * d,
-                                 alone.data() + b * heads * d, n, n, 0, heads, kv_heads, d, 0.1f, true}).ok());
-  }
-  EXPECT_EQ(packed, alone);
-  // Bad boundaries are refused.
-  const std::vector<int32_t> bad = {0, 5, 5, int32_t(t)};
-  p.seq_starts = bad.data();
-  p.num_seqs = 3;
-  EXPECT_EQ(cpu_->Attention(p).code(), absl::StatusCode::kInvalidArgument);
+  const int t = starts.back(), heads = 32, kv_heads = 8, d = 128;
+  CheckAttention({t, t, 0, heads, kv_heads, d, true}, /*allow_bf16=*/true, 1e-2, /*with_lse=*/false, starts);
+  CheckAttention({t, t, 0, heads, kv_heads, d, true}, /*allow_bf16=*/false, 1e-5, /*with_lse=*/true, starts);
 }
 
 TEST_F(CudaParityTest, SwiGluAndEmbedding) {

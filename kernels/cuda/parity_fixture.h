@@ -67,9 +67,11 @@ class CudaParityTest : public ::testing::Test {
     return h;
   }
 
-  // One attention case on both backends (the CPU reference ignores allow_bf16).
+  // One attention case on both backends (the CPU reference ignores allow_bf16); non-empty
+  // seq_starts packs independent sequences (AttentionParams::seq_starts).
   struct AttentionCase { int q_tokens, kv_len, q_offset, heads, kv_heads, d; bool causal; };
-  void CheckAttention(const AttentionCase& c, bool allow_bf16, double tol, bool with_lse = false) {
+  void CheckAttention(const AttentionCase& c, bool allow_bf16, double tol, bool with_lse = false,
+                      const std::vector<int32_t>& seq_starts = {}) {
     auto q = Random(size_t(c.q_tokens) * c.heads * c.d, 9), k = Random(size_t(c.kv_len) * c.kv_heads * c.d, 10),
          v = Random(size_t(c.kv_len) * c.kv_heads * c.d, 11);
     std::vector<float> want(q.size()), want_lse(size_t(c.q_tokens) * c.heads);
@@ -77,6 +79,10 @@ class CudaParityTest : public ::testing::Test {
                       c.heads, c.kv_heads, c.d, 1.0f / std::sqrt(float(c.d)), c.causal};
     p.allow_bf16 = allow_bf16;
     p.lse = with_lse ? want_lse.data() : nullptr;
+    if (!seq_starts.empty()) {
+      p.seq_starts = seq_starts.data();
+      p.num_seqs = static_cast<int64_t>(seq_starts.size()) - 1;
+    }
     ASSERT_TRUE(cpu_->Attention(p).ok());
     float* out = Poisoned(q.size());
     float* lse = with_lse ? Poisoned(want_lse.size()) : nullptr;
