@@ -43,7 +43,8 @@ struct SessionOptions {
   // GEMMs need rows to fill the chip).
   int64_t encode_batch_tokens = 0;
   // Backend memory for the cache of routed documents' content K̄/V̄ (engine/query/content_cache.h)
-  // on a GPU; 0 picks 1024 MiB. Unused on the CPU, which reads the index in place.
+  // on a GPU; 0 picks 1024 MiB, or less (halving down to 64 MiB, then none) on a GPU short of
+  // memory. Unused on the CPU, which reads the index in place.
   int64_t content_cache_mb = 0;
 };
 

@@ -43,11 +43,23 @@ absl::StatusOr<std::unique_ptr<MemorySession>> MemorySession::Open(const Session
   const model::ModelConfig& c = impl->model->config();
   impl->index = std::make_unique<memory::MemoryIndex>(
       static_cast<int>(impl->settings.routed_layers.size()), int64_t{c.num_key_value_heads} * c.head_dim);
-  const size_t cache_bytes = impl->backend->host_addressable()
-                                 ? 0
-                                 : static_cast<size_t>(opts.content_cache_mb > 0 ? opts.content_cache_mb : 1024) << 20;
-  MNEME_ASSIGN_OR_RETURN(impl->runner, query::MsaRunner::Create(impl->model.get(), &impl->settings,
-                                                                &impl->template_kv, impl->index.get(), cache_bytes));
+  // The content cache asks for its whole ring up front. The default gives way to a GPU that is
+  // short of memory (halving down to 64 MiB, then none); a size the caller set is required.
+  size_t cache_bytes = impl->backend->host_addressable()
+                           ? 0
+                           : static_cast<size_t>(opts.content_cache_mb > 0 ? opts.content_cache_mb : 1024) << 20;
+  for (;;) {
+    absl::StatusOr<std::unique_ptr<query::MsaRunner>> runner = query::MsaRunner::Create(
+        impl->model.get(), &impl->settings, &impl->template_kv, impl->index.get(), cache_bytes);
+    if (runner.ok()) {
+      impl->runner = std::move(*runner);
+      break;
+    }
+    if (opts.content_cache_mb > 0 || cache_bytes == 0 || !absl::IsResourceExhausted(runner.status())) {
+      return runner.status();
+    }
+    cache_bytes = cache_bytes / 2 >= (size_t{64} << 20) ? cache_bytes / 2 : 0;
+  }
   return std::unique_ptr<MemorySession>(new MemorySession(std::move(impl)));
 }
 

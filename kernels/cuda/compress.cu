@@ -2,7 +2,8 @@
 // normalisation of cosine routing keys) and one-byte group (de)quantisation in the formats of
 // common/quantize.h. Pooling sums each column in row order and quantisation uses IEEE division
 // and round-to-nearest-even, exactly as the host reference does, so pooled means and codes are
-// bit-identical to it; only the L2 norm's sum of squares is reduced in a different order.
+// bit-identical to it (a NaN input aside: it becomes the NaN code 0x7F whatever its sign, where
+// the host keeps the sign); only the L2 norm's sum of squares is reduced in a different order.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
@@ -27,17 +28,18 @@ __global__ void ChunkMeanKernel(const float* x, float* out, int64_t rows, int64_
   out[c * width + j] = __fmul_rn(sum, __fdiv_rn(1.0f, static_cast<float>(end - begin)));
 }
 
-// One warp per head_dim slice: x /= ||x|| (zero slices stay zero).
+// One warp per head_dim slice, grid-stride over slices: x /= ||x|| (zero slices stay zero).
 __global__ void L2NormalizeKernel(float* x, int64_t slices, int64_t dim) {
-  const int64_t s = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
-  if (s >= slices) return;
-  float* v = x + s * dim;
-  float ss = 0.0f;
-  for (int64_t j = lane; j < dim; j += 32) ss += v[j] * v[j];
-  ss = WarpSum(ss);
-  const float scale = ss > 0.0f ? 1.0f / sqrtf(ss) : 0.0f;
-  for (int64_t j = lane; j < dim; j += 32) v[j] *= scale;
+  const int64_t warps = int64_t{gridDim.x} * blockDim.x / 32;
+  for (int64_t s = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32; s < slices; s += warps) {
+    float* v = x + s * dim;
+    float ss = 0.0f;
+    for (int64_t j = lane; j < dim; j += 32) ss += v[j] * v[j];
+    ss = WarpSum(ss);
+    const float scale = ss > 0.0f ? 1.0f / sqrtf(ss) : 0.0f;
+    for (int64_t j = lane; j < dim; j += 32) v[j] *= scale;
+  }
 }
 
 __device__ float WarpMax(float v) {

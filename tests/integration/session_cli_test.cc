@@ -1,5 +1,6 @@
 // The memory-session CLI end to end: create, add (files, JSONL, stdin), route, ask, delete,
 // and the errors a user can run into.
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -111,6 +112,22 @@ TEST_F(SessionCliTest, BadInputGetsClearErrors) {
   CliResult empty_ask = Run("ask --session bad --question q");
   EXPECT_EQ(empty_ask.exit_code, 1);
   EXPECT_NE(empty_ask.err.find("no live document"), std::string::npos) << empty_ask.err;
+  // A bad document after good ones (doc add appends in batches): those before it are stored and
+  // printed, nothing after it.
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/mixed.jsonl",
+                              "{\"text\": \"first good\"}\n{\"text\": \"second good\"}\n{\"text\": \"\"}\n"
+                              "{\"text\": \"after\"}\n").ok());
+  CliResult mixed = Run("doc add --session bad --jsonl " + Quote(root_ + "/mixed.jsonl") + " --format json");
+  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_NE(mixed.err.find("document 3"), std::string::npos) << mixed.err;
+  auto ordinals = [](const std::string& out) {
+    int n = 0;
+    for (size_t at = out.find("\"ordinal\""); at != std::string::npos; at = out.find("\"ordinal\"", at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(ordinals(mixed.out), 2) << mixed.out;
+  CliResult listed = Run("doc list --session bad --format json");
+  EXPECT_EQ(ordinals(listed.out), 2) << listed.out;
   // Usage errors.
   EXPECT_EQ(Run("doc add --session bad").exit_code, 2);
   EXPECT_EQ(Run("ask --session bad --question q --max-rounds 0").exit_code, 2);

@@ -123,9 +123,14 @@ class DocAddCommand final : public Command {
     for (size_t i = 0; i < docs.size(); ++i) {
       const InputDoc& in = docs[i];
       const std::string where = absl::StrFormat("document %d (%s)", i + 1, in.source);
-      if (in.text.empty()) return absl::InvalidArgumentError(where + " is empty");
-      absl::StatusOr<std::vector<std::string>> parts = session->SplitForPositions(in.text);
-      if (!parts.ok()) return Annotate(parts.status(), where);
+      // A bad input stops the command after everything queued before it is stored, as when
+      // documents went one by one.
+      absl::StatusOr<std::vector<std::string>> parts =
+          in.text.empty() ? absl::InvalidArgumentError("is empty") : session->SplitForPositions(in.text);
+      if (!parts.ok()) {
+        if (!batch.empty()) MNEME_RETURN_IF_ERROR(flush());
+        return Annotate(parts.status(), where);
+      }
       // This process holds the store for writing, so the ordinals the batch will get are known.
       const int64_t first = parts->size() > 1 ? session->next_ordinal() + static_cast<int64_t>(batch.size()) : -1;
       for (size_t p = 0; p < parts->size(); ++p) {
