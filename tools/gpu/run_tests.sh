@@ -19,7 +19,7 @@ status=0
 for t in mneme_kernels_test mneme_model_test mneme_engine_test; do
   # The engine suite's store tests are CPU-only and covered by CI; run the GPU-relevant ones.
   filter='*'
-  [[ $t == mneme_engine_test ]] && filter='*Fixture*:*Router*:*MemorySession*'
+  [[ $t == mneme_engine_test ]] && filter='*Fixture*:*Router*:*MemorySession*:*ContentCache*:*Mirror*:*AppendBatch*'
   if ./.gpu/bin/$t --gtest_filter="$filter" > "$OUT/$t.log" 2>&1; then r=pass; else r=FAIL; status=1; fi
   echo "$t: $r ($(grep -c '^\[       OK \]' "$OUT/$t.log") ok, $(grep -c '^\[  SKIPPED \]' "$OUT/$t.log") skipped lines)" | tee -a "$OUT/summary.txt"
 done
