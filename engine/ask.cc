@@ -50,7 +50,9 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
     routing.push_back(s.runner->routing());
     t0 = std::chrono::steady_clock::now();
     while (budget > 0) {
+      auto t_sample = std::chrono::steady_clock::now();
       MNEME_ASSIGN_OR_RETURN(int32_t next, sampler.Sample(be, s.runner->logits(), vocab));
+      result.decode_sample_ms += MsSince(t_sample);
       --budget;
       ++result.new_tokens;
       if (on_token) on_token(next);
@@ -60,7 +62,11 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
         break;
       }
       if (step.kind == query::Interleaver::Step::Kind::kReprefill) break;
-      if (budget > 0) MNEME_RETURN_IF_ERROR(s.runner->Extend(step.block, step.causal, nullptr));
+      if (budget > 0) {
+        auto t_issue = std::chrono::steady_clock::now();
+        MNEME_RETURN_IF_ERROR(s.runner->Extend(step.block, step.causal, nullptr));
+        result.decode_issue_ms += MsSince(t_issue);
+      }
     }
     result.decode_ms += MsSince(t0);
   }

@@ -80,6 +80,10 @@ struct AskResult {
   int64_t ignored_ids = 0;  // emitted [i] that named no live document
   int64_t new_tokens = 0;
   double prefill_ms = 0.0, decode_ms = 0.0, total_ms = 0.0;
+  // Of decode_ms: host time spent issuing the decode steps (Extend returns once its work is
+  // queued on the backend) and time spent in Sample, which waits for the step to finish. Issue
+  // time close to decode_ms means the host, not the device, sets the decode rate.
+  double decode_issue_ms = 0.0, decode_sample_ms = 0.0;
 };
 
 // The stable 64-bit id of the document appended as `ordinal` with `text`.

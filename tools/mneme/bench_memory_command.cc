@@ -95,6 +95,7 @@ class BenchMemoryCommand final : public Command {
     // The warm-up pass is also the cold measurement: its questions find the content cache empty
     // of their documents; the timed repeats route the same documents again (hot).
     std::vector<double> route_ms, ask_ms, ttft_ms, decode_ms_per_token, cold_ttft_ms;
+    std::vector<double> decode_issue_ms_per_token, decode_sample_ms_per_token;  // host issue vs waiting
     AskOptions ao;
     ao.max_new_tokens = static_cast<int>(ask_tokens);
     ao.max_rounds = 1;
@@ -109,7 +110,11 @@ class BenchMemoryCommand final : public Command {
         route_ms.push_back(r.ms);
         ask_ms.push_back(a.total_ms);
         ttft_ms.push_back(a.prefill_ms);
-        if (a.new_tokens > 1) decode_ms_per_token.push_back(a.decode_ms / static_cast<double>(a.new_tokens));
+        if (a.new_tokens > 1) {
+          decode_ms_per_token.push_back(a.decode_ms / static_cast<double>(a.new_tokens));
+          decode_issue_ms_per_token.push_back(a.decode_issue_ms / static_cast<double>(a.new_tokens));
+          decode_sample_ms_per_token.push_back(a.decode_sample_ms / static_cast<double>(a.new_tokens));
+        }
       }
     }
     const memory::MemoryIndex& index = session->index();
@@ -129,6 +134,8 @@ class BenchMemoryCommand final : public Command {
         {"ask_prefill_ms_median", Median(ttft_ms)},
         {"ask_prefill_ms_cold_median", Median(cold_ttft_ms)},
         {"decode_ms_per_token_median", Median(decode_ms_per_token)},
+        {"decode_issue_ms_per_token_median", Median(decode_issue_ms_per_token)},
+        {"decode_sample_ms_per_token_median", Median(decode_sample_ms_per_token)},
         {"ask_tokens", ask_tokens},
         {"questions", qs.size()},
         {"repeats", repeats}};
