@@ -83,6 +83,10 @@ TEST(SnapshotTest, TakenDuringAppendsHoldsExactlyTheAcknowledgedDocuments) {
     // The restored directory is a full memory directory: it takes appends.
     EXPECT_TRUE(AddDoc(*restored, s, n).ok());
   }
+  // Close both stores first: an open RocksDB deletes obsolete files from background threads,
+  // which races remove_all (seen once in CI as "cannot remove all: No such file or directory").
+  restored.reset();
+  st.reset();
   fs::remove_all(dir);
   fs::remove_all(target);
 }
