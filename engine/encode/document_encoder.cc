@@ -123,10 +123,10 @@ absl::Status DocumentEncoder::PoolGroup(absl::Span<const std::vector<int32_t>> d
   // Layout [slot][K̄ | V̄ | K̄r][the group's chunks, document after document][width]: one copy
   // brings the whole group's memory back.
   const size_t values = slots * 3 * static_cast<size_t>(chunks * width);
-  if (!pooled_ || pooled_->size_bytes() < values * sizeof(float)) {
+  const size_t held = pooled_ ? pooled_->size_bytes() / sizeof(float) : 0;
+  if (held < values) {
     pooled_.reset();
-    MNEME_ASSIGN_OR_RETURN(pooled_, be->Allocate(std::max(values, 2 * pooled_values_) * sizeof(float)));
-    pooled_values_ = std::max(values, 2 * pooled_values_);
+    MNEME_ASSIGN_OR_RETURN(pooled_, be->Allocate(std::max(values, 2 * held) * sizeof(float)));
   }
   const int64_t l2 = settings_->cosine ? c.head_dim : 0;
   for (size_t s = 0; s < slots; ++s) {

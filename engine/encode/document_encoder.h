@@ -72,7 +72,6 @@ class DocumentEncoder {
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per layer [capacity, kv_width]
   std::vector<std::unique_ptr<kernels::DeviceMemory>> kr_;     // per routed slot [capacity, kv_width]
   std::unique_ptr<kernels::DeviceMemory> x_, pooled_;          // pooled_: PoolGroup's output
-  size_t pooled_values_ = 0;                                    // floats pooled_ holds
   std::vector<int32_t> positions_, ids_, starts_;              // one forward's (host)
   std::vector<float> pooled_host_;
 };

@@ -36,7 +36,7 @@ double Sampler::NextUniform() {
 absl::StatusOr<int32_t> Sampler::Sample(absl::Span<const float> logits) {
   if (logits.empty()) return absl::InvalidArgumentError("sampler: empty logits");
   return kernels::SampleReference(logits.data(), static_cast<int64_t>(logits.size()),
-                                  opts_.temperature, opts_.top_p, NextUniform());
+                                  opts_.temperature, opts_.top_p, NextUniform(), &scratch_);
 }
 
 absl::StatusOr<int32_t> Sampler::Sample(kernels::Backend* backend, const float* logits, int64_t vocab) {

@@ -45,6 +45,7 @@ class Sampler {
   double NextUniform();
   SamplingOptions opts_;
   std::mt19937_64 rng_;
+  std::vector<double> scratch_;  // host sampling's probabilities, reused token after token
 };
 
 // Index of the largest value; the lowest index wins ties (as torch.argmax).

@@ -277,7 +277,7 @@ class CpuBackend final : public Backend {
   }
   absl::Status Sample(const SampleParams& p) override {
     MNEME_RETURN_IF_ERROR(Validate(p));
-    MNEME_ASSIGN_OR_RETURN(*p.token, SampleReference(p.logits, p.vocab, p.temperature, p.top_p, p.uniform));
+    MNEME_ASSIGN_OR_RETURN(*p.token, SampleReference(p.logits, p.vocab, p.temperature, p.top_p, p.uniform, &sample_scratch_));
     return absl::OkStatus();
   }
 
@@ -297,6 +297,7 @@ class CpuBackend final : public Backend {
   int threads_;
   std::vector<float> scores_;        // attention scratch [q_tokens, kv_len], grown as needed
   std::vector<float> route_scratch_;  // [tile, q_tokens] routing scores
+  std::vector<double> sample_scratch_;  // Sample's probabilities, grown once
 };
 
 }  // namespace

@@ -292,10 +292,10 @@ class CudaBackend final : public Backend {
     const int32_t one_doc[2] = {0, static_cast<int32_t>(p.q_tokens)};
     const int32_t* cu_host = p.num_seqs > 0 ? p.seq_starts : one_doc;
     const int docs = p.num_seqs > 0 ? static_cast<int>(p.num_seqs) : 1;
-    if (tiles_for_.size() != static_cast<size_t>(docs + 1) || !std::equal(cu_host, cu_host + docs + 1, tiles_for_.begin())) {
+    const std::vector<int32_t>& staged = att_cu_.last;  // the boundaries tiles_host_ was built for
+    if (staged.size() != static_cast<size_t>(docs + 1) || !std::equal(cu_host, cu_host + docs + 1, staged.begin())) {
       tiles_host_.resize(static_cast<size_t>(2 * cuda::BuildVarlenTiles(cu_host, docs, nullptr)));
       cuda::BuildVarlenTiles(cu_host, docs, tiles_host_.data());
-      tiles_for_.assign(cu_host, cu_host + docs + 1);
     }
     const int n_tiles = static_cast<int>(tiles_host_.size() / 2);
     MNEME_ASSIGN_OR_RETURN(const int32_t* cu, Stage(&att_cu_, cu_host, docs + 1));
@@ -350,8 +350,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   StagedInts positions_, ids_, att_cu_, att_tiles_;
-  std::vector<int32_t> tiles_host_;  // the tile table of the documents bounded by tiles_for_
-  std::vector<int32_t> tiles_for_;
+  std::vector<int32_t> tiles_host_;  // the tile table of the boundaries att_cu_ holds
   Scratch att_q16_, att_k16_, att_v16_, att_o16_;  // CausalBlockBf16
   int sms_ = 1;
   Scratch q16_, scores_, topk_ws_, top_;  // RouteTopK

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
 #include "common/half.h"
 
 namespace mneme::kernels {
@@ -95,7 +96,7 @@ absl::Status PackedAttention(const AttentionParams& p,
 }
 
 absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab, double temperature,
-                                        double top_p, double uniform) {
+                                        double top_p, double uniform, std::vector<double>* scratch) {
   int64_t best = 0;
   for (int64_t i = 0; i < vocab; ++i) {
     if (std::isnan(logits[i])) {
@@ -105,7 +106,8 @@ absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab, doub
   }
   if (temperature == 0.0 || !std::isfinite(logits[best])) return static_cast<int32_t>(best);
   const double max_logit = logits[best];
-  std::vector<double> p(static_cast<size_t>(vocab));
+  scratch->resize(2 * static_cast<size_t>(vocab));
+  const absl::Span<double> p(scratch->data(), static_cast<size_t>(vocab));
   double total = 0.0;
   for (int64_t i = 0; i < vocab; ++i) {
     p[static_cast<size_t>(i)] = std::exp((static_cast<double>(logits[i]) - max_logit) / temperature);
@@ -114,7 +116,8 @@ absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab, doub
   // tau: the smallest member of the nucleus, found on a descending copy of the masses.
   double tau = 0.0;
   if (top_p < 1.0) {
-    std::vector<double> sorted = p;
+    const absl::Span<double> sorted(scratch->data() + vocab, static_cast<size_t>(vocab));
+    std::copy(p.begin(), p.end(), sorted.begin());
     std::sort(sorted.begin(), sorted.end(), std::greater<>());
     double cum = 0.0;
     for (double v : sorted) {

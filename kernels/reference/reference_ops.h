@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/ops.h"
@@ -24,9 +25,11 @@ void DequantizeReference(const DequantizeParams& p);
                                            const std::function<absl::Status(const AttentionParams&)>& one);
 
 // SampleParams' rule over host logits, in double precision. InvalidArgument for NaN logits.
+// `scratch` is the caller's, reused across calls (grown to 2 * vocab), so sampling token after
+// token allocates nothing.
 [[nodiscard]] absl::StatusOr<int32_t> SampleReference(const float* logits, int64_t vocab,
                                                       double temperature, double top_p,
-                                                      double uniform);
+                                                      double uniform, std::vector<double>* scratch);
 
 }  // namespace mneme::kernels
 

@@ -15,12 +15,11 @@ Usage (GPU host): python3 tools/bench/attention_bench.py --lib .gpu/lib/libmneme
 import argparse
 import ctypes
 import datetime
-import json
 import math
 
 import torch
 
-from bench_common import timed
+from bench_common import emit, timed
 
 HEADS, KV_HEADS, D = 32, 8, 128
 
@@ -97,10 +96,7 @@ def main():
         r[name] = {"median_ms": round(med, 4), "min_ms": round(lo, 4), "max_ms": round(hi, 4),
                    "TFLOPs": round(flops / med / 1e9, 1), "tokens_per_s": round(total / med * 1e3)}
     r["mneme_over_peer_throughput"] = round(r["torch_flash_varlen"]["median_ms"] / r["mneme"]["median_ms"], 3)
-    print(json.dumps(r, indent=1))
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(r, f, indent=1)
+    emit(r, a.out)
 
 
 if __name__ == "__main__":

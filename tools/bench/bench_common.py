@@ -1,5 +1,6 @@
 """Timing shared by the GPU benchmark scripts in tools/bench/ (imported by name: Python puts a
 script's own directory on sys.path)."""
+import json
 import statistics
 
 import torch
@@ -30,3 +31,11 @@ def hbm_read_gbps():
     del x
     torch.cuda.empty_cache()
     return gbps
+
+
+def emit(result, path=None):
+    """Prints the result as JSON and, given a path, writes it there too."""
+    print(json.dumps(result, indent=1))
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)

@@ -19,11 +19,10 @@ Usage (GPU host): python3 tools/bench/gemv_bench.py --lib .gpu/lib/libmneme_kern
 import argparse
 import ctypes
 import datetime
-import json
 
 import torch
 
-from bench_common import hbm_read_gbps, timed
+from bench_common import emit, hbm_read_gbps, timed
 
 HIDDEN, HEADS, KV_HEADS, D, INTER = 2560, 32, 8, 128, 9728
 SHAPES = [("q", HEADS * D, HIDDEN), ("k", KV_HEADS * D, HIDDEN), ("v", KV_HEADS * D, HIDDEN),
@@ -81,9 +80,7 @@ def main():
               "torch": torch.__version__, "rows": a.rows, "hbm_read_GBps": round(gbps), "projections": rows,
               "layer_mneme_us": round(total["mneme"] * 1e3, 1), "layer_torch_us": round(total["torch"] * 1e3, 1),
               "layer_bound_us": round(total["bytes"] / (gbps * 1e9) * 1e6, 1)}
-    print(json.dumps(result, indent=1))
-    if a.out:
-        json.dump(result, open(a.out, "w"), indent=1)
+    emit(result, a.out)
 
 
 if __name__ == "__main__":

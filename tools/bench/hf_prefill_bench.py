@@ -11,12 +11,11 @@ Usage: python3 tools/bench/hf_prefill_bench.py [--tokens 4096] [--out result.jso
 """
 import argparse
 import datetime
-import json
 
 import torch
 import transformers
 
-from bench_common import timed
+from bench_common import emit, timed
 
 
 def main():
@@ -50,10 +49,7 @@ def main():
          "projection_params": proj, "gemm_flop_per_token": 2 * proj,
          "bf16_matmul_TFLOPs_measured": round(mm_rate, 1),
          "hf_gemm_TFLOPs_effective": round(2 * proj * a.tokens / ms / 1e9, 1)}
-    print(json.dumps(r, indent=1))
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(r, f, indent=1)
+    emit(r, a.out)
 
 
 if __name__ == "__main__":

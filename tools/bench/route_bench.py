@@ -25,12 +25,11 @@ Usage (GPU host): python3 tools/bench/route_bench.py --lib .gpu/lib/libmneme_ker
 import argparse
 import ctypes
 import datetime
-import json
 import math
 
 import torch
 
-from bench_common import hbm_read_gbps, timed
+from bench_common import emit, hbm_read_gbps, timed
 
 HEADS, KV_HEADS, HEAD_DIM, TOP_K, TILE = 32, 8, 128, 16, 16384
 
@@ -167,10 +166,7 @@ def main():
                    "TFLOPs": round(flops / med / 1e9, 1)}
     r["speedup_vs_torch_reference"] = round(times["torch_reference"][0] / times["mneme_scan_topk"][0], 2)
     r["speedup_vs_torch_gqa_summed"] = round(times["torch_gqa_summed"][0] / times["mneme_scan_topk"][0], 2)
-    print(json.dumps(r, indent=1))
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(r, f, indent=1)
+    emit(r, a.out)
 
 
 if __name__ == "__main__":
