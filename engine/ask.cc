@@ -23,15 +23,15 @@ absl::StatusOr<AskResult> MemorySession::Ask(std::string_view question, const As
   Impl& s = *impl_;
   if (opts.max_rounds < 1) return absl::InvalidArgumentError("max_rounds must be >= 1");
   if (opts.max_new_tokens < 1) return absl::InvalidArgumentError("max_new_tokens must be >= 1");
-  if (s.index->live_documents() == 0) {
+  query::RoutedMemory* memory = s.runner->memory();
+  if (memory->live_documents() == 0) {
     return absl::FailedPreconditionError("the memory holds no live document to answer from");
   }
   MNEME_ASSIGN_OR_RETURN(model::Sampler sampler, model::Sampler::Create(opts.sampling));
   const auto t_start = std::chrono::steady_clock::now();
   MNEME_ASSIGN_OR_RETURN(query::QueryTokens q, query::TokenizeQuery(*s.tok, question));
-  const memory::MemoryIndex& index = *s.index;
-  query::MemoryView view{[&index](int64_t o) { return index.IsLive(o); },
-                         [&index](int64_t o) { return index.text(o); }};
+  query::MemoryView view{[memory](int64_t o) { return memory->IsLive(o); },
+                         [memory](int64_t o) { return memory->Text(o); }};
   query::Interleaver il(s.tok.get(), s.special, view, std::string(question), q,
                         {opts.max_rounds, opts.causal_injection});
 

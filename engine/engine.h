@@ -114,6 +114,22 @@ class MemorySession {
   [[nodiscard]] absl::StatusOr<std::vector<memory::PooledDocument>> EncodeBatch(
       int64_t first_ordinal, const std::vector<std::string_view>& texts);
 
+  // EncodeBatch for texts[i] at ordinals[i] (any ordinals: a shard's documents are not consecutive).
+  [[nodiscard]] absl::StatusOr<std::vector<memory::PooledDocument>> EncodeBatch(
+      const std::vector<int64_t>& ordinals, const std::vector<std::string_view>& texts);
+  // The chunks `text` would take as document `ordinal`, without running the model (placement
+  // before encoding). The errors Encode gives for empty, invalid or too long text.
+  [[nodiscard]] absl::StatusOr<int64_t> PlanChunks(int64_t ordinal, std::string_view text) const;
+
+  // Routes and attends over `memory` from the next Route/Ask on instead of this session's own
+  // index (null: back to it); the memory-parallel layer passes a memory sharded across ranks
+  // whose local part is local_memory(). REQUIRES: `memory` outlives its use.
+  void UseMemory(query::RoutedMemory* memory);
+  // The session's own index as a routed memory (routing mirror and content cache).
+  query::LocalMemory* local_memory();
+  kernels::Backend* backend() const;
+  const model::ModelConfig& model_config() const;
+
   // Reserves the next ordinal without a document in this session's memory (replaying a log
   // where it was deleted, or appending where earlier documents are held elsewhere).
   int64_t ReserveOrdinal();

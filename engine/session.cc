@@ -86,22 +86,46 @@ absl::StatusOr<memory::PooledDocument> MemorySession::Encode(int64_t ordinal, st
 
 absl::StatusOr<std::vector<memory::PooledDocument>> MemorySession::EncodeBatch(
     int64_t first_ordinal, const std::vector<std::string_view>& texts) {
+  std::vector<int64_t> ordinals(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) ordinals[i] = first_ordinal + static_cast<int64_t>(i);
+  return EncodeBatch(ordinals, texts);
+}
+
+absl::StatusOr<std::vector<memory::PooledDocument>> MemorySession::EncodeBatch(
+    const std::vector<int64_t>& ordinals, const std::vector<std::string_view>& texts) {
+  if (ordinals.size() != texts.size()) return absl::InvalidArgumentError("encode: one ordinal per text");
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     if (texts[i].empty()) return absl::InvalidArgumentError(absl::StrFormat("document %d is empty", i));
-    MNEME_ASSIGN_OR_RETURN(ids.emplace_back(),
-                           impl_->tok->Encode(query::DocumentText(first_ordinal + static_cast<int64_t>(i), texts[i])));
+    MNEME_ASSIGN_OR_RETURN(ids.emplace_back(), impl_->tok->Encode(query::DocumentText(ordinals[i], texts[i])));
   }
   return impl_->encoder->EncodeBatch(ids);
 }
+
+absl::StatusOr<int64_t> MemorySession::PlanChunks(int64_t ordinal, std::string_view text) const {
+  if (text.empty()) return absl::InvalidArgumentError("document is empty");
+  MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> ids, impl_->tok->Encode(query::DocumentText(ordinal, text)));
+  const int64_t tokens = static_cast<int64_t>(ids.size());
+  const int64_t limit = impl_->model->config().max_position_embeddings;
+  if (tokens > limit) {
+    return absl::OutOfRangeError(absl::StrFormat("document of %d tokens exceeds the model's %d positions", tokens, limit));
+  }
+  const int64_t pool = impl_->settings.pooling;
+  return (tokens + pool - 1) / pool;
+}
+
+void MemorySession::UseMemory(query::RoutedMemory* memory) { impl_->runner->set_memory(memory); }
+query::LocalMemory* MemorySession::local_memory() { return impl_->runner->local_memory(); }
+kernels::Backend* MemorySession::backend() const { return impl_->backend.get(); }
+const model::ModelConfig& MemorySession::model_config() const { return impl_->model->config(); }
 
 int64_t MemorySession::ReserveOrdinal() { return impl_->index->AppendAbsent(); }
 
 absl::Status MemorySession::Delete(int64_t ordinal) { return impl_->index->Delete(ordinal); }
 
 absl::StatusOr<RouteResult> MemorySession::Route(std::string_view question) {
-  if (impl_->index->live_documents() == 0) {
+  if (impl_->runner->memory()->live_documents() == 0) {
     return absl::FailedPreconditionError("the memory holds no live document to route to");
   }
   const auto t0 = std::chrono::steady_clock::now();

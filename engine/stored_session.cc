@@ -86,6 +86,7 @@ absl::Status StoredSession::Load(const StoredSessionOptions& opts) {
       return absl::DataLossError(absl::StrFormat("session '%s': document %d follows %d documents", info_.name,
                                                  d.ordinal, session_->index().num_documents()));
     }
+    global_.push_back(d.effective_ordinal());
     if (d.deleted) {
       session_->ReserveOrdinal();
     } else {
@@ -118,14 +119,18 @@ absl::Status StoredSession::AppendBatch(const std::vector<DocumentInput>& docs, 
   if (store_->read_only()) return absl::FailedPreconditionError("the memory directory is open read-only");
   const int64_t first = session_->index().num_documents();
   std::vector<std::string_view> texts;
-  for (const DocumentInput& in : docs) texts.push_back(in.text);
-  absl::StatusOr<std::vector<memory::PooledDocument>> batch = session_->EncodeBatch(first, texts);
+  std::vector<int64_t> ordinals;  // what each document's template names
+  for (size_t i = 0; i < docs.size(); ++i) {
+    texts.push_back(docs[i].text);
+    ordinals.push_back(docs[i].global_ordinal >= 0 ? docs[i].global_ordinal : first + static_cast<int64_t>(i));
+  }
+  absl::StatusOr<std::vector<memory::PooledDocument>> batch = session_->EncodeBatch(ordinals, texts);
   if (!batch.ok()) {
     // One bad document fails the whole batch: go one by one, so every document before it is
     // stored and the error is the bad document's own, exactly as with Append.
     for (size_t i = 0; i < docs.size(); ++i) {
       const int64_t ordinal = first + static_cast<int64_t>(i);
-      MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, session_->Encode(ordinal, docs[i].text));
+      MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, session_->Encode(ordinals[i], docs[i].text));
       MNEME_ASSIGN_OR_RETURN(StoredAppend a, StoreEncoded(docs[i], ordinal, std::move(doc)));
       done->push_back(std::move(a));
     }
@@ -144,9 +149,11 @@ absl::StatusOr<StoredAppend> StoredSession::StoreEncoded(const DocumentInput& in
   if (session_->index().num_documents() != ordinal) {
     return absl::InternalError("memory index assigned an unexpected ordinal");
   }
-  const uint64_t id = DocumentId(ordinal, in.text);
+  const int64_t effective = in.global_ordinal >= 0 ? in.global_ordinal : ordinal;
+  const uint64_t id = DocumentId(effective, in.text);
   memory::DocumentWrite w;
   w.info.ordinal = ordinal;
+  w.info.global_ordinal = in.global_ordinal;
   w.info.id = id;
   w.info.tokens = doc.num_tokens;
   w.info.chunks = doc.num_chunks;
@@ -165,6 +172,7 @@ absl::StatusOr<StoredAppend> StoredSession::StoreEncoded(const DocumentInput& in
   out.doc = AppendedDocument{ordinal, id, doc.num_tokens, doc.num_chunks};
   MNEME_ASSIGN_OR_RETURN(int64_t got, session_->AppendPooled(std::move(doc), std::string(in.text)));
   if (got != ordinal) return absl::InternalError("memory index assigned an unexpected ordinal");
+  global_.push_back(effective);
   for (int64_t o : r.evicted) MNEME_RETURN_IF_ERROR(session_->Delete(o));
   out.evicted = std::move(r.evicted);
   return out;
@@ -190,6 +198,11 @@ absl::StatusOr<AskResult> StoredSession::Ask(std::string_view question, const As
 absl::StatusOr<std::vector<std::string>> StoredSession::SplitForPositions(std::string_view text) const {
   std::lock_guard lock(mu_);
   return session_->SplitForPositions(text);
+}
+
+int64_t StoredSession::global_ordinal(int64_t ordinal) const {
+  std::lock_guard lock(mu_);
+  return global_.at(static_cast<size_t>(ordinal));
 }
 
 int64_t StoredSession::live_documents() const {

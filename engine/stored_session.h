@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/session_api.h"
 #include "memory/records.h"
 
 namespace mneme {
@@ -54,6 +55,9 @@ struct DocumentInput {
   std::string source;
   std::vector<std::string> tags;
   int64_t part_of = -1;
+  // Memory parallel: the ordinal across every shard, which the document's template and id use
+  // (engine/parallel); -1 when the session is not a shard (the local ordinal is used).
+  int64_t global_ordinal = -1;
 };
 
 struct StoredAppend {
@@ -61,7 +65,7 @@ struct StoredAppend {
   std::vector<int64_t> evicted;  // tombstoned by the session's retention in the same batch
 };
 
-class StoredSession {
+class StoredSession final : public SessionApi {
  public:
   // Loads the model once to validate it and the overrides, then records the session.
   // AlreadyExists / InvalidArgument / the model loader's errors.
@@ -80,20 +84,26 @@ class StoredSession {
   // several per forward (MemorySession::EncodeBatch), then made durable one by one. `done`
   // receives every document made durable, also when a later one fails (the error is returned;
   // nothing after the failing document is stored).
-  [[nodiscard]] absl::Status AppendBatch(const std::vector<DocumentInput>& docs, std::vector<StoredAppend>* done);
+  [[nodiscard]] absl::Status AppendBatch(const std::vector<DocumentInput>& docs, std::vector<StoredAppend>* done) override;
   // The ordinal the next appended document gets.
-  int64_t next_ordinal() const;
-  [[nodiscard]] absl::Status Delete(int64_t ordinal);
-  [[nodiscard]] absl::StatusOr<RouteResult> Route(std::string_view question);
+  int64_t next_ordinal() const override;
+  [[nodiscard]] absl::Status Delete(int64_t ordinal) override;
+  [[nodiscard]] absl::StatusOr<RouteResult> Route(std::string_view question) override;
   [[nodiscard]] absl::StatusOr<AskResult> Ask(std::string_view question, const AskOptions& opts,
-                                              const std::function<void(int32_t)>& on_token = nullptr);
-  [[nodiscard]] absl::StatusOr<std::vector<std::string>> SplitForPositions(std::string_view text) const;
+                                              const std::function<void(int32_t)>& on_token = nullptr) override;
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> SplitForPositions(std::string_view text) const override;
 
   const memory::SessionInfo& info() const { return info_; }
-  int64_t live_documents() const;
-  double load_ms() const { return load_ms_; }
-  std::string backend_name() const;
-  const tokenizer::Tokenizer& tokenizer() const;
+  // The global ordinal of local document `ordinal` (engine/parallel shards), or `ordinal` itself
+  // for a document stored without one. REQUIRES: ordinal < next_ordinal().
+  int64_t global_ordinal(int64_t ordinal) const;
+  // The engine session, for the memory-parallel layer, which serialises its calls with this
+  // session's own (both run on one thread there).
+  MemorySession& memory() { return *session_; }
+  int64_t live_documents() const override;
+  double load_ms() const override { return load_ms_; }
+  std::string backend_name() const override;
+  const tokenizer::Tokenizer& tokenizer() const override;
 
  private:
   StoredSession() = default;
@@ -107,6 +117,7 @@ class StoredSession {
   uint64_t fingerprint_ = 0;
   std::unique_ptr<MemorySession> session_;
   double load_ms_ = 0.0;
+  std::vector<int64_t> global_;  // local ordinal -> effective ordinal
 };
 
 }  // namespace mneme

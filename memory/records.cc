@@ -206,6 +206,7 @@ std::string EncodeDocument(uint64_t sid, const DocumentInfo& d) {
   r.set_text_bytes(d.text_bytes);
   r.set_segment_bytes(d.segment_bytes);
   r.set_text_crc(d.text_crc);
+  if (d.global_ordinal >= 0) r.set_global_ordinal(d.global_ordinal);
   return Seal(DocumentKey(sid, d.ordinal), r);
 }
 
@@ -221,7 +222,8 @@ absl::StatusOr<DocumentInfo> DecodeDocument(std::string_view key, std::string_vi
     return absl::DataLossError(what + ": record does not belong to its key");
   }
   if (r.ordinal() < 0 || r.tokens() < 0 || r.chunks() < 0 || r.text_bytes() < 0 || r.segment_bytes() < 0 ||
-      r.part_of() < -1 || r.part_of() > r.ordinal()) {
+      (r.has_global_ordinal() && r.global_ordinal() < r.ordinal()) || r.part_of() < -1 ||
+      r.part_of() > (r.has_global_ordinal() ? r.global_ordinal() : r.ordinal())) {
     return absl::DataLossError(what + ": field out of range");
   }
   DocumentInfo d;
@@ -232,6 +234,7 @@ absl::StatusOr<DocumentInfo> DecodeDocument(std::string_view key, std::string_vi
   d.source = r.source();
   d.tags.assign(r.tags().begin(), r.tags().end());
   d.part_of = r.part_of();
+  d.global_ordinal = r.has_global_ordinal() ? r.global_ordinal() : -1;
   d.created_unix_ms = r.created_unix_ms();
   d.deleted = r.deleted();
   d.deleted_unix_ms = r.deleted_unix_ms();

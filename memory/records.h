@@ -54,12 +54,16 @@ struct DocumentInfo {
   std::string source;
   std::vector<std::string> tags;
   int64_t part_of = -1;
+  // Memory parallel: the ordinal across every shard (engine/parallel); -1 in an unsharded
+  // store, where it is `ordinal`. Ids, templates and part_of refer to effective_ordinal().
+  int64_t global_ordinal = -1;
   int64_t created_unix_ms = 0;
   bool deleted = false;
   int64_t deleted_unix_ms = 0;
   SegmentCodec codec = SegmentCodec::kBf16;
   int64_t text_bytes = 0, segment_bytes = 0;
   uint32_t text_crc = 0;
+  int64_t effective_ordinal() const { return global_ordinal >= 0 ? global_ordinal : ordinal; }
 };
 
 // ---- keys ----

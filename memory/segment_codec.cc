@@ -198,4 +198,15 @@ absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes, const Segme
   return d;
 }
 
+absl::StatusOr<std::string> RebindSegment(std::string_view bytes, const SegmentKey& expected,
+                                          uint64_t new_session_id) {
+  absl::StatusOr<DecodedSegment> check = DecodeSegment(bytes, expected);
+  if (!check.ok()) return check.status();
+  std::string out(bytes);
+  Put<uint64_t>(&out, 32, new_session_id);
+  const size_t body = out.size() - sizeof(uint32_t);
+  Put<uint32_t>(&out, body, Crc32c(out.data(), body));
+  return out;
+}
+
 }  // namespace mneme::memory

@@ -62,6 +62,12 @@ inline constexpr size_t kSegmentHeaderBytes = 56;
 [[nodiscard]] absl::StatusOr<DecodedSegment> DecodeSegment(std::string_view bytes,
                                                            const SegmentKey& expected);
 
+// The same segment bound to another session (re-sharding moves documents between stores,
+// whose sessions have their own ids): verified as DecodeSegment does against `expected`, then
+// the session id and checksum are rewritten; the encoded values are kept byte for byte.
+[[nodiscard]] absl::StatusOr<std::string> RebindSegment(std::string_view bytes, const SegmentKey& expected,
+                                                        uint64_t new_session_id);
+
 }  // namespace mneme::memory
 
 #endif  // MNEME_MEMORY_SEGMENT_CODEC_H_

@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<Qwen3Block>> Qwen3Block::Create(const Qwen3Model*
   MNEME_ASSIGN_OR_RETURN(b->h_, be->Allocate(n * c.hidden_size * f));
   MNEME_ASSIGN_OR_RETURN(b->q_, be->Allocate(n * q_width * f));
   MNEME_ASSIGN_OR_RETURN(b->attn_, be->Allocate(n * q_width * f));
+  MNEME_ASSIGN_OR_RETURN(b->lse_, be->Allocate(n * c.num_attention_heads * f));
   MNEME_ASSIGN_OR_RETURN(b->gate_up_, be->Allocate(n * 2 * c.intermediate_size * f));
   MNEME_ASSIGN_OR_RETURN(b->act_, be->Allocate(n * c.intermediate_size * f));
   return b;
@@ -46,7 +47,8 @@ absl::Status Qwen3Block::AttentionQueries(int layer, const float* h, int64_t t,
 }
 
 absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* positions,
-                               LayerKv& kv, bool causal, const LayerHook& hook, PackedSeqs packed) {
+                               LayerKv& kv, bool causal, const LayerHook& hook, PackedSeqs packed,
+                               const AttendHook& attend) {
   const ModelConfig& c = model_->config();
   kernels::Backend* be = model_->backend();
   const Qwen3LayerWeights& w = model_->layer(layer);
@@ -91,8 +93,10 @@ absl::Status Qwen3Block::Layer(int layer, float* x, int64_t t, const int32_t* po
   ap.allow_bf16 = model_->matmul_type() == kernels::DType::kBf16;
   ap.seq_starts = packed.starts;
   ap.num_seqs = packed.count;
+  if (attend) ap.lse = lse_->f32();
   MNEME_RETURN_IF_ERROR(be->Attention(ap));
   kv.length += t;
+  if (attend) MNEME_RETURN_IF_ERROR(attend(layer, q_->f32(), t, attn_->f32(), lse_->f32()));
   // x += attn · Wo^T (the residual add fused into the GEMM's accumulate).
   MNEME_RETURN_IF_ERROR(be->MatMul(model_->Proj(w.wo->data(), attn_->f32(), x, t, hidden, hq * d, true)));
   // MLP block.

@@ -31,6 +31,12 @@ struct LayerKv {
 // (MSA: the selected documents' pooled K/V) before the new tokens' K/V are written after them.
 using LayerHook = std::function<absl::Status(int layer, const float* h, int64_t t, LayerKv& kv)>;
 
+// Called at a layer right after its attention over the KV rows, with the rotated queries q
+// ([t, heads, head_dim]), the attention output `out` ([t, heads, head_dim]) and its log-sum-exp
+// `lse` ([t, heads]), all backend memory. It may replace out (and lse) by a merge with
+// attentions computed elsewhere (MSA memory parallel, IDSA-style) before the output projection.
+using AttendHook = std::function<absl::Status(int layer, const float* q, int64_t t, float* out, float* lse)>;
+
 // Several independent sequences in one forward (packed document encoding): sequence s owns rows
 // [starts[s], starts[s + 1]) of the batch (host memory, count + 1 entries from 0 to t), and
 // each attends causally to its own rows only. count == 0: one sequence.
@@ -54,7 +60,8 @@ class Qwen3Block {
   // (InvalidArgument otherwise) and positions restart per sequence as the caller sets them.
   [[nodiscard]] absl::Status Layer(int layer, float* x, int64_t t, const int32_t* positions,
                                    LayerKv& kv, bool causal = true,
-                                   const LayerHook& hook = nullptr, PackedSeqs packed = {});
+                                   const LayerHook& hook = nullptr, PackedSeqs packed = {},
+                                   const AttendHook& attend = nullptr);
 
   // logits[vocab] = lm_head(final_norm(x_row)) for one row.
   [[nodiscard]] absl::Status Logits(const float* x_row, float* logits);
@@ -71,7 +78,7 @@ class Qwen3Block {
   Qwen3Block(const Qwen3Model* model, int64_t max_batch) : model_(model), max_batch_(max_batch) {}
   const Qwen3Model* model_;
   const int64_t max_batch_;
-  std::unique_ptr<kernels::DeviceMemory> h_, q_, attn_, gate_up_, act_;
+  std::unique_ptr<kernels::DeviceMemory> h_, q_, attn_, lse_, gate_up_, act_;
 };
 
 }  // namespace mneme::model

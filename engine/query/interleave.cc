@@ -54,7 +54,8 @@ absl::StatusOr<Interleaver::Step> Interleaver::OnObjectRefEnd(Step step) {
   if (valid.empty()) return step;  // nothing to inject: decoding goes on
   std::vector<int64_t> injected_rows;
   for (int64_t ordinal : valid) {
-    MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> t, tok_->Encode(InjectedText(ordinal, memory_.text(ordinal))));
+    MNEME_ASSIGN_OR_RETURN(const std::string text, memory_.text(ordinal));
+    MNEME_ASSIGN_OR_RETURN(std::vector<int32_t> t, tok_->Encode(InjectedText(ordinal, text)));
     for (size_t i = 0; i < t.size(); ++i) injected_rows.push_back(static_cast<int64_t>(context_.size() + i));
     Append(t);
     step.block.insert(step.block.end(), t.begin(), t.end());

@@ -24,7 +24,7 @@ struct InterleaveOptions {
 // What the memory looks like to the interleaver.
 struct MemoryView {
   std::function<bool(int64_t ordinal)> is_live;
-  std::function<std::string(int64_t ordinal)> text;
+  std::function<absl::StatusOr<std::string>(int64_t ordinal)> text;  // of a live document
 };
 
 struct InterleaveRound {

@@ -12,7 +12,7 @@ absl::StatusOr<std::unique_ptr<MsaRunner>> MsaRunner::Create(const model::Qwen3M
                                                              const encode::RawKv* template_kv,
                                                              const memory::MemoryIndex* index,
                                                              size_t content_cache_bytes) {
-  std::unique_ptr<MsaRunner> r(new MsaRunner(model, settings, template_kv, index));
+  std::unique_ptr<MsaRunner> r(new MsaRunner(model, settings, template_kv));
   const size_t layers = static_cast<size_t>(model->config().num_hidden_layers);
   r->k_.resize(layers);
   r->v_.resize(layers);
@@ -20,10 +20,8 @@ absl::StatusOr<std::unique_ptr<MsaRunner>> MsaRunner::Create(const model::Qwen3M
   r->kv_length_.assign(layers, 0);
   MNEME_ASSIGN_OR_RETURN(r->logits_, model->backend()->Allocate(
                                          static_cast<size_t>(model->config().vocab_size) * sizeof(float)));
-  r->mirror_ = std::make_unique<RoutingMirror>(model->backend(), index);
-  if (content_cache_bytes > 0) {
-    MNEME_ASSIGN_OR_RETURN(r->cache_, ContentCache::Create(model->backend(), index, content_cache_bytes));
-  }
+  MNEME_ASSIGN_OR_RETURN(r->local_, LocalMemory::Create(model->backend(), index, content_cache_bytes));
+  r->memory_ = r->local_.get();
   return r;
 }
 
@@ -61,15 +59,7 @@ absl::Status MsaRunner::Reserve(int64_t batch, int64_t context_rows) {
   const model::ModelConfig& c = model_->config();
   kernels::Backend* be = model_->backend();
   MNEME_RETURN_IF_ERROR(EnsureBatch(batch));
-  // The largest selection a routed layer can make: the top_k largest live documents.
-  std::vector<int64_t> sizes;
-  for (int64_t d = 0; d < index_->num_documents(); ++d) {
-    if (index_->IsLive(d)) sizes.push_back(index_->num_chunks(d));
-  }
-  const size_t k = std::min(sizes.size(), static_cast<size_t>(settings_->top_k));
-  std::partial_sort(sizes.begin(), sizes.begin() + static_cast<long>(k), sizes.end(), std::greater<>());
-  int64_t max_selected = 0;
-  for (size_t i = 0; i < k; ++i) max_selected += sizes[i];
+  const int64_t max_selected = memory_->MaxLoadRows(settings_->top_k);
 
   const int64_t width = int64_t{c.num_key_value_heads} * c.head_dim;
   for (int l = 0; l < c.num_hidden_layers; ++l) {
@@ -125,29 +115,22 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
   MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q_rows_->data(), q_host_.size() * sizeof(float)));
   RouteShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, settings_->cosine,
                    settings_->top_k};
-  MNEME_ASSIGN_OR_RETURN(std::vector<ScoredDoc> docs,
-                         RouteLayer(mirror_.get(), slot, q_host_.data(), r, shape));
+  SumRoutingQueries(q_host_.data(), r, shape, &q_sum_);
+  MNEME_ASSIGN_OR_RETURN(std::vector<ScoredDoc> docs, memory_->Select(slot, q_sum_.data(), r, settings_->top_k));
   // Append the selected documents' pooled K/V after the template, in ascending ordinal order.
   std::vector<int64_t> order;
   for (const ScoredDoc& d : docs) order.push_back(d.ordinal);
   std::sort(order.begin(), order.end());
-  int64_t rows = 0;
-  for (int64_t d : order) rows += index_->num_chunks(d);
-  if (kv.length + rows + t > kv.capacity) return absl::InternalError("routed KV capacity underestimated");
-  if (cache_) {
-    MNEME_RETURN_IF_ERROR(cache_->Fetch(slot, order, kv.k + kv.length * width, kv.v + kv.length * width));
-    kv.length += rows;
-  } else {
-    for (int64_t d : order) {
-      const int64_t n = index_->num_chunks(d);
-      const size_t bytes = static_cast<size_t>(n * width) * sizeof(float);
-      MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.k + kv.length * width, index_->k(slot, d), bytes));
-      MNEME_RETURN_IF_ERROR(be->CopyToDevice(kv.v + kv.length * width, index_->v(slot, d), bytes));
-      kv.length += n;
-    }
-  }
+  const int64_t room = kv.capacity - kv.length - t;
+  MNEME_ASSIGN_OR_RETURN(const int64_t rows,
+                         memory_->Load(slot, order, kv.k + kv.length * width, kv.v + kv.length * width, room));
+  kv.length += rows;
   routing_.push_back({layer, std::move(docs)});
   return absl::OkStatus();
+}
+
+absl::Status MsaRunner::AttendHook(int layer, const float* q, int64_t t, float* out, float* lse) {
+  return memory_->MergeAttention(settings_->SlotOf(layer), q, t, out, lse);
 }
 
 absl::Status MsaRunner::RunLayers(absl::Span<const int32_t> ids, bool causal, bool route,
@@ -159,12 +142,18 @@ absl::Status MsaRunner::RunLayers(absl::Span<const int32_t> ids, bool causal, bo
   model::LayerHook hook = [this](int layer, const float* h, int64_t n, model::LayerKv& kv) {
     return RouteHook(layer, h, n, kv);
   };
+  model::AttendHook attend = [this](int layer, const float* q, int64_t n, float* out, float* lse) {
+    return AttendHook(layer, q, n, out, lse);
+  };
+  const bool partial = memory_->partial_attention();
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const size_t i = static_cast<size_t>(l);
     model::LayerKv kv{k_[i]->f32(), v_[i]->f32(), kv_length_[i], kv_capacity_[i]};
     const bool routed = route && settings_->SlotOf(l) >= 0;
+    const bool merge = partial && settings_->SlotOf(l) >= 0;
     MNEME_RETURN_IF_ERROR(block_->Layer(l, x_->f32(), t, positions_.data(), kv, causal,
-                                        routed ? hook : model::LayerHook()));
+                                        routed ? hook : model::LayerHook(), {},
+                                        merge ? attend : model::AttendHook()));
     kv_length_[i] = kv.length;
   }
   next_position_ += static_cast<int32_t>(t);

@@ -35,24 +35,29 @@ std::vector<ScoredDoc> TopKDocuments(const memory::MemoryIndex& index,
   return all;
 }
 
+void SumRoutingQueries(const float* q, int64_t t, const RouteShape& shape, std::vector<float>* q_sum) {
+  const int64_t group = shape.heads / shape.kv_heads, d = shape.head_dim;
+  const int64_t width = shape.kv_heads * d;
+  q_sum->assign(static_cast<size_t>(t * width), 0.0f);
+  const float mean = 1.0f / static_cast<float>(shape.heads);
+  for (int64_t i = 0; i < t; ++i) {
+    for (int64_t h = 0; h < shape.heads; ++h) {
+      const float* qh = q + (i * shape.heads + h) * d;
+      const float scale = HeadScale(qh, d, shape.cosine) * mean;
+      float* dst = q_sum->data() + i * width + (h / group) * d;
+      for (int64_t j = 0; j < d; ++j) dst[j] += scale * qh[j];
+    }
+  }
+}
+
 absl::StatusOr<std::vector<ScoredDoc>> RouteLayer(RoutingMirror* mirror, int slot, const float* q,
                                                   int64_t t, const RouteShape& shape) {
   if (t < 1) return absl::InvalidArgumentError("routing needs at least one routing token");
   if (shape.kv_heads * shape.head_dim != mirror->index().kv_width()) {
     return absl::InvalidArgumentError("routing shape does not match the memory's kv width");
   }
-  const int64_t group = shape.heads / shape.kv_heads, d = shape.head_dim;
-  const int64_t width = shape.kv_heads * d;
-  std::vector<float> q_sum(static_cast<size_t>(t * width), 0.0f);
-  const float mean = 1.0f / static_cast<float>(shape.heads);
-  for (int64_t i = 0; i < t; ++i) {
-    for (int64_t h = 0; h < shape.heads; ++h) {
-      const float* qh = q + (i * shape.heads + h) * d;
-      const float scale = HeadScale(qh, d, shape.cosine) * mean;
-      float* dst = q_sum.data() + i * width + (h / group) * d;
-      for (int64_t j = 0; j < d; ++j) dst[j] += scale * qh[j];
-    }
-  }
+  std::vector<float> q_sum;
+  SumRoutingQueries(q, t, shape, &q_sum);
   return mirror->Select(slot, q_sum.data(), t, shape.top_k);
 }
 

@@ -25,6 +25,11 @@ struct RouteShape {
   int top_k;
 };
 
+// The GQA-summed routing queries: q_sum[t, g*D + j] = (1/heads) Σ_{h in group g} scale(q[t,h]) q[t,h,j]
+// (scale 1/|q| for cosine, 1/sqrt(D) for dot); what every holder of memory scores against.
+// `q` is [t, heads, head_dim] host memory; q_sum is resized to [t, kv_heads * head_dim].
+void SumRoutingQueries(const float* q, int64_t t, const RouteShape& shape, std::vector<float>* q_sum);
+
 // Selects up to top_k live documents of the mirror's index for routed-layer `slot`, by descending score,
 // ties to the lower ordinal. `q` is [t, heads, head_dim] host memory (routing tokens only); the
 // scores are computed on `mirror`'s backend. Returns fewer than top_k when fewer documents are

@@ -18,6 +18,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace mneme {
+class SessionApi;
+class StoredSession;
+}  // namespace mneme
+
 namespace mneme::cli {
 
 enum class Format { kText, kJson };
@@ -50,12 +55,29 @@ class Args {
   std::vector<std::string> positionals_;
 };
 
+// Running under an MPI launcher (tools/mneme/cluster.cc): rank 0 runs the command and prints;
+// the other ranks serve their shards of the memory.
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Coordinator: the session a command uses over every rank's shard, this rank's being `shard`
+  // (opened on a store that outlives the returned session).
+  virtual absl::StatusOr<std::unique_ptr<SessionApi>> Coordinate(std::unique_ptr<StoredSession> shard,
+                                                                 const std::string& name) = 0;
+};
+
 struct Context {
   Format format = Format::kText;
   bool quiet = false;
   std::string backend = "auto";
   std::string precision = "auto";  // projection weights: auto | fp32 | bf16 (kernels/ops.h)
   std::string data_dir = "./mneme-data";  // --data, else $MNEME_DATA, else ./mneme-data
+  // The store directory of this process: data_dir, or under a cluster this rank's shard, or
+  // the one shard of a memory re-sharded to one rank (engine/parallel/placement.h).
+  std::string store_dir;
+  Cluster* cluster = nullptr;  // set under mpirun / srun
   std::ostream* out;  // results
   std::ostream* err;  // progress and diagnostics
 };

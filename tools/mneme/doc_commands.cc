@@ -163,6 +163,7 @@ nlohmann::json DocJson(const memory::DocumentInfo& d) {
                       {"tags", d.tags},
                       {"created_unix_ms", d.created_unix_ms},
                       {"deleted", d.deleted},
+                      {"global_ordinal", d.effective_ordinal()},
                       {"codec", memory::SegmentCodecName(d.codec)},
                       {"text_bytes", d.text_bytes},
                       {"segment_bytes", d.segment_bytes}};
@@ -180,8 +181,13 @@ class DocRmCommand final : public Command {
     MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
     MNEME_ASSIGN_OR_RETURN(int64_t o, OneOrdinal(args, "doc rm"));
     MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kWrite));
-    MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(name));
-    MNEME_RETURN_IF_ERROR(store->Delete(info, o));
+    if (ctx.cluster != nullptr) {  // the document lives on its owner's shard
+      MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
+      MNEME_RETURN_IF_ERROR(session->Delete(o));
+    } else {
+      MNEME_ASSIGN_OR_RETURN(memory::SessionInfo info, store->GetSession(name));
+      MNEME_RETURN_IF_ERROR(store->Delete(info, o));
+    }
     if (ctx.format == Format::kJson) {
       *ctx.out << DumpJson({{"deleted", o}}) << "\n";
     } else if (!ctx.quiet) {

@@ -10,6 +10,11 @@
 #include "kernels/ops.h"
 #include "tools/mneme/cli.h"
 
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "tools/mneme/cluster.h"
+
 namespace mneme::cli {
 namespace {
 
@@ -75,6 +80,7 @@ int Main(int argc, char** argv) {
   Context ctx;
   ctx.out = &std::cout;
   ctx.err = &std::cerr;
+  ClusterOptions cluster_opts;
   if (const char* env = std::getenv("MNEME_DATA"); env != nullptr && *env != '\0') ctx.data_dir = env;
   std::vector<std::string> rest;
   bool want_help = false;
@@ -110,6 +116,19 @@ int Main(int argc, char** argv) {
     } else if (a == "--data" || a.rfind("--data=", 0) == 0) {
       if (!value_of("--data", &v) || v.empty()) return ReportError(UsageError("--data needs a directory"), ctx);
       ctx.data_dir = v;
+    } else if (a == "--parallel-mode" || a.rfind("--parallel-mode=", 0) == 0) {
+      if (!value_of("--parallel-mode", &v) || (v != "exact" && v != "idsa")) {
+        return ReportError(UsageError("--parallel-mode expects exact or idsa"), ctx);
+      }
+      cluster_opts.idsa = v == "idsa";
+    } else if (a == "--top-m" || a.rfind("--top-m=", 0) == 0 || a == "--rank-timeout-ms" ||
+               a.rfind("--rank-timeout-ms=", 0) == 0) {
+      const std::string flag = a.rfind("--top-m", 0) == 0 ? "--top-m" : "--rank-timeout-ms";
+      int n = 0;
+      if (!value_of(flag, &v) || !absl::SimpleAtoi(v, &n) || n < (flag == "--top-m" ? 0 : 1)) {
+        return ReportError(UsageError(flag + " expects a positive integer"), ctx);
+      }
+      (flag == "--top-m" ? cluster_opts.top_m : cluster_opts.timeout_ms) = n;
     } else if (a == "-q" || a == "--quiet") {
       ctx.quiet = true;
     } else if (a == "-h" || a == "--help" || a == "help") {
@@ -145,8 +164,31 @@ int Main(int argc, char** argv) {
   std::vector<std::string> cmd_args(rest.begin() + static_cast<long>(words), rest.end());
   absl::StatusOr<Args> args = Args::Parse(cmd_args, cmd->Flags());
   if (!args.ok()) return ReportError(args.status(), ctx);
+  // Under mpirun / srun: every rank runs this command line (tools/mneme/cluster.h).
+  absl::StatusOr<std::unique_ptr<Cluster>> cluster = StartCluster(&argc, &argv, cluster_opts);
+  if (!cluster.ok()) return ReportError(cluster.status(), ctx);
+  std::ofstream discard;  // never opened: other ranks print nothing on stdout
+  if (*cluster) {
+    ctx.cluster = cluster->get();
+    if (ctx.cluster->rank() != 0) ctx.out = &discard;
+    if (absl::Status p = PrepareCluster(ctx.cluster, cmd->Name(), ctx); !p.ok()) {
+      return ctx.cluster->rank() == 0 ? ReportError(p, ctx) : 1;
+    }
+    if (ctx.cluster->rank() != 0 && ServedCommand(cmd->Name())) {
+      absl::StatusOr<std::string> session = args->Required("session");
+      if (!session.ok()) return 1;  // rank 0 reports the usage error
+      return ServeCommand(ctx.cluster, cmd->Name(), *session, ctx).ok() ? 0 : 1;
+    }
+  }
   absl::Status s = cmd->Run(*args, ctx);
-  if (!s.ok()) return ReportError(s, ctx);
+  if (ctx.cluster != nullptr) {
+    FinishCluster(ctx.cluster, cmd->Name(), s.ok() ? "rank 0 finished" : "rank 0 failed: " + std::string(s.message()));
+  }
+  if (!s.ok()) {
+    const int code = ReportError(s, ctx);
+    if (ctx.cluster != nullptr) FailCluster(ctx.cluster, s);
+    return code;
+  }
   ctx.out->flush();
   return 0;
 }

@@ -3,6 +3,8 @@
 //           [--seed S] [--causal-injection]
 #include <ostream>
 
+#include <iostream>
+
 #include "common/json_util.h"
 #include "common/status.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -35,20 +37,36 @@ class RouteCommand final : public Command {
   std::string Name() const override { return "route"; }
   std::string Help() const override { return "Show which documents each routed layer selects for a question."; }
   std::vector<FlagSpec> Flags() const override {
-    return {{"session", true, "session name"}, {"question", true, "the question"}};
+    return {{"session", true, "session name"},
+            {"question", true, "the question"},
+            {"questions-stdin", false, "route each line of standard input as a question, with the memory loaded once"}};
   }
   absl::Status Run(const Args& args, Context& ctx) override {
     MNEME_ASSIGN_OR_RETURN(std::string name, args.Required("session"));
-    MNEME_ASSIGN_OR_RETURN(std::string question, args.Required("question"));
+    const bool many = args.Has("questions-stdin");
+    std::string question;
+    if (!many) {
+      MNEME_ASSIGN_OR_RETURN(question, args.Required("question"));
+    } else if (args.Has("question")) {
+      return UsageError("give --question or --questions-stdin, not both");
+    }
     MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, Access::kRead));
     MNEME_ASSIGN_OR_RETURN(auto session, LoadSession(ctx, store.get(), name));
-    MNEME_ASSIGN_OR_RETURN(RouteResult r, session->Route(question));
-    if (ctx.format == Format::kJson) {
-      *ctx.out << DumpJson({{"layers", RoutingJson(r.layers)},
-                            {"timings", {{"route_ms", r.ms}, {"load_ms", session->load_ms()}}}})
-               << "\n";
-    } else {
-      PrintRoutingText(*ctx.out, r.layers);
+    auto route_one = [&](const std::string& q) -> absl::Status {
+      MNEME_ASSIGN_OR_RETURN(RouteResult r, session->Route(q));
+      if (ctx.format == Format::kJson) {
+        *ctx.out << DumpJson({{"layers", RoutingJson(r.layers)},
+                              {"timings", {{"route_ms", r.ms}, {"load_ms", session->load_ms()}}}})
+                 << "\n";
+      } else {
+        PrintRoutingText(*ctx.out, r.layers);
+      }
+      ctx.out->flush();
+      return absl::OkStatus();
+    };
+    if (!many) return route_one(question);
+    for (std::string line; std::getline(std::cin, line);) {
+      if (!line.empty()) MNEME_RETURN_IF_ERROR(route_one(line));
     }
     return absl::OkStatus();
   }

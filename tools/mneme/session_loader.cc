@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "engine/parallel/placement.h"
 
 namespace mneme::cli {
 namespace {
@@ -20,7 +21,17 @@ double NowS() {
 absl::StatusOr<std::unique_ptr<memory::Store>> OpenStore(const Context& ctx, Access access) {
   memory::StoreOptions o;
   o.read_only = access == Access::kRead;
-  absl::StatusOr<std::unique_ptr<memory::Store>> s = memory::Store::Open(ctx.data_dir, o);
+  std::string dir = ctx.store_dir;
+  if (dir.empty()) {
+    MNEME_ASSIGN_OR_RETURN(parallel::Manifest m, parallel::ReadManifest(ctx.data_dir));
+    if (m.ranks > 1) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the memory in %s is sharded over %d ranks: run this command under 'mpirun -np %d', or re-shard "
+          "it to one rank with 'mpirun -np 1'", ctx.data_dir, m.ranks, m.ranks));
+    }
+    dir = parallel::ShardDir(ctx.data_dir, m.generation, 0);
+  }
+  absl::StatusOr<std::unique_ptr<memory::Store>> s = memory::Store::Open(dir, o);
   if (absl::IsNotFound(s.status()) && access == Access::kRead) {
     return absl::NotFoundError(absl::StrFormat("no memory directory at %s (create a session first, or pass --data)",
                                                ctx.data_dir));
@@ -28,7 +39,7 @@ absl::StatusOr<std::unique_ptr<memory::Store>> OpenStore(const Context& ctx, Acc
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, memory::Store* store,
+absl::StatusOr<std::unique_ptr<SessionApi>> LoadSession(const Context& ctx, memory::Store* store,
                                                            const std::string& name) {
   StoredSessionOptions opts;
   MNEME_ASSIGN_OR_RETURN(opts.backend, kernels::ParseBackendKind(ctx.backend));
@@ -40,7 +51,9 @@ absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, m
   };
   absl::StatusOr<std::unique_ptr<StoredSession>> s = StoredSession::Open(store, name, opts);
   if (progress) progress->Finish();
-  return s;
+  if (!s.ok()) return s.status();
+  if (ctx.cluster != nullptr) return ctx.cluster->Coordinate(std::move(*s), name);
+  return std::unique_ptr<SessionApi>(std::move(*s));
 }
 
 Progress::Progress(const Context& ctx, std::string label, int64_t total)

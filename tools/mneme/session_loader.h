@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/session_api.h"
 #include "engine/stored_session.h"
 #include "memory/store.h"
 #include "tools/mneme/cli.h"
@@ -16,12 +17,14 @@ namespace mneme::cli {
 
 enum class Access { kRead, kWrite };
 
-// Opens ctx.data_dir's store. kRead never creates and takes no lock; kWrite creates the
+// Opens this process's store (ctx.store_dir, else ctx.data_dir; a memory re-sharded to one
+// rank resolves to its shard, one sharded over several ranks is FailedPrecondition outside mpirun). kRead never creates and takes no lock; kWrite creates the
 // directory if needed and fails with FailedPrecondition while another process writes.
 absl::StatusOr<std::unique_ptr<memory::Store>> OpenStore(const Context& ctx, Access access);
 
-// Warm-restarts session `name` (model load + memory rebuilt from the store).
-absl::StatusOr<std::unique_ptr<StoredSession>> LoadSession(const Context& ctx, memory::Store* store,
+// Warm-restarts session `name` (model load + memory rebuilt from the store); under a cluster,
+// this rank's shard of it, coordinating the others (tools/mneme/cluster.h).
+absl::StatusOr<std::unique_ptr<SessionApi>> LoadSession(const Context& ctx, memory::Store* store,
                                                            const std::string& name);
 
 // Writes "\r<label> done/total, N tokens/s, ETA" to stderr when it is a terminal and not quiet.

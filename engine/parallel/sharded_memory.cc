@@ -1,0 +1,304 @@
+#include "engine/parallel/sharded_memory.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "engine/parallel/wire.h"
+#include "memory/memory_index.h"
+
+namespace mneme::parallel {
+namespace {
+
+bool Better(const query::ScoredDoc& a, const query::ScoredDoc& b) {
+  return a.score != b.score ? a.score > b.score : a.ordinal < b.ordinal;
+}
+
+absl::Status Grow(kernels::Backend* be, std::unique_ptr<kernels::DeviceMemory>* mem, size_t bytes, bool host) {
+  if (*mem && (*mem)->size_bytes() >= bytes) return absl::OkStatus();
+  const size_t cap = std::max(bytes, *mem ? 2 * (*mem)->size_bytes() : size_t{1} << 16);
+  mem->reset();
+  MNEME_ASSIGN_OR_RETURN(*mem, host ? be->AllocateHost(cap) : be->Allocate(cap));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ShardedMemory::ShardedMemory(Transport* transport, Shard* local, const ShardedOptions& opts)
+    : transport_(transport), local_(local), opts_(opts) {
+  idsa_local_.resize(local->memory().settings().routed_layers.size());
+  replies_.resize(static_cast<size_t>(transport->size()));
+}
+
+int ShardedMemory::top_m(int top_k) const {
+  if (opts_.top_m > 0) return opts_.top_m;
+  const int n = transport_->size();
+  return static_cast<int>((5 * int64_t{top_k} + 4 * n - 1) / (4 * n));  // ceil(1.25 k / N)
+}
+
+absl::Status ShardedMemory::SendRequest(int rank, const std::string& request) {
+  return transport_->Send(rank, kRequestTag, request, After(opts_.timeout));
+}
+
+absl::StatusOr<std::string> ShardedMemory::ReceiveReply(int rank) {
+  std::string reply;
+  MNEME_RETURN_IF_ERROR(transport_->Recv(rank, kReplyTag, &reply, After(opts_.timeout)));
+  Reader in(reply);
+  absl::Status st;
+  MNEME_RETURN_IF_ERROR(in.GetStatus(&st));
+  if (!st.ok()) return absl::Status(st.code(), absl::StrFormat("rank %d: %s", rank, st.message()));
+  return reply.substr(in.position());
+}
+
+absl::StatusOr<std::string> ShardedMemory::Call(int rank, const std::string& request) {
+  MNEME_RETURN_IF_ERROR(SendRequest(rank, request));
+  return ReceiveReply(rank);
+}
+
+absl::Status ShardedMemory::Refresh() {
+  owner_.clear();
+  chunks_.clear();
+  rank_chunks_.assign(static_cast<size_t>(transport_->size()), 0);
+  live_ = 0;
+  auto add = [this](int rank, const ShardDoc& d) {
+    if (d.global >= static_cast<int64_t>(owner_.size())) {
+      owner_.resize(static_cast<size_t>(d.global) + 1, -1);
+      chunks_.resize(static_cast<size_t>(d.global) + 1, 0);
+    }
+    owner_[static_cast<size_t>(d.global)] = rank;
+    if (d.live) Placed(d.global, rank, d.chunks);
+  };
+  for (const ShardDoc& d : local_->Inventory()) add(0, d);
+  std::string req;
+  Writer(&req).Put<uint32_t>(static_cast<uint32_t>(Op::kInventory));
+  for (int r = 1; r < transport_->size(); ++r) {
+    MNEME_ASSIGN_OR_RETURN(std::string body, Call(r, req));
+    Reader in(body);
+    MNEME_ASSIGN_OR_RETURN(uint64_t n, in.Get<uint64_t>());
+    for (uint64_t i = 0; i < n; ++i) {
+      ShardDoc d;
+      MNEME_ASSIGN_OR_RETURN(d.global, in.Get<int64_t>());
+      MNEME_ASSIGN_OR_RETURN(d.chunks, in.Get<int64_t>());
+      MNEME_ASSIGN_OR_RETURN(uint8_t live, in.Get<uint8_t>());
+      d.live = live != 0;
+      if (d.global < 0) return absl::DataLossError(absl::StrFormat("rank %d reports document %d", r, d.global));
+      add(r, d);
+    }
+  }
+  return absl::OkStatus();
+}
+
+int ShardedMemory::Owner(int64_t global) const {
+  return global >= 0 && global < static_cast<int64_t>(owner_.size()) ? owner_[static_cast<size_t>(global)] : -1;
+}
+
+void ShardedMemory::Placed(int64_t global, int rank, int64_t chunks) {
+  if (global >= static_cast<int64_t>(owner_.size())) {
+    owner_.resize(static_cast<size_t>(global) + 1, -1);
+    chunks_.resize(static_cast<size_t>(global) + 1, 0);
+  }
+  owner_[static_cast<size_t>(global)] = rank;
+  chunks_[static_cast<size_t>(global)] = chunks;
+  rank_chunks_[static_cast<size_t>(rank)] += chunks;
+  ++live_;
+}
+
+void ShardedMemory::Deleted(int64_t global) {
+  if (!IsLive(global)) return;
+  rank_chunks_[static_cast<size_t>(Owner(global))] -= chunks_[static_cast<size_t>(global)];
+  chunks_[static_cast<size_t>(global)] = 0;
+  --live_;
+}
+
+bool ShardedMemory::IsLive(int64_t ordinal) const {
+  return Owner(ordinal) >= 0 && chunks_[static_cast<size_t>(ordinal)] > 0;
+}
+
+absl::StatusOr<std::string> ShardedMemory::Text(int64_t ordinal) {
+  const int owner = Owner(ordinal);
+  if (owner < 0 || !IsLive(ordinal)) return absl::NotFoundError(absl::StrFormat("no live document %d", ordinal));
+  if (owner == 0) return local_->memory().local_memory()->Text(local_->Local(ordinal));
+  std::string req;
+  Writer(&req).Put<uint32_t>(static_cast<uint32_t>(Op::kText)).Put<int64_t>(ordinal);
+  MNEME_ASSIGN_OR_RETURN(std::string body, Call(owner, req));
+  Reader in(body);
+  return in.GetString();
+}
+
+int64_t ShardedMemory::MaxLoadRows(int top_k) const {
+  if (partial_attention()) return local_->memory().local_memory()->MaxLoadRows(top_m(top_k));
+  std::vector<int64_t> sizes;
+  for (int64_t c : chunks_) {
+    if (c > 0) sizes.push_back(c);
+  }
+  const size_t k = std::min(sizes.size(), static_cast<size_t>(std::max(top_k, 0)));
+  std::partial_sort(sizes.begin(), sizes.begin() + static_cast<long>(k), sizes.end(), std::greater<>());
+  int64_t rows = 0;
+  for (size_t i = 0; i < k; ++i) rows += sizes[i];
+  return rows;
+}
+
+absl::StatusOr<std::vector<query::ScoredDoc>> ShardedMemory::Select(int slot, const float* q_sum, int64_t t, int top_k) {
+  const bool idsa = partial_attention();
+  const int top = idsa ? top_m(top_k) : top_k;
+  const int64_t width = local_->memory().local_memory()->index().kv_width();
+  request_.clear();
+  Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kSelect)).Put<int32_t>(slot).Put<int32_t>(top)
+      .Put<uint8_t>(idsa ? 1 : 0).Put<int64_t>(t).PutArray(q_sum, static_cast<size_t>(t * width));
+  for (int r = 1; r < transport_->size(); ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+  // The coordinator's own shard while the others score theirs.
+  std::vector<query::ScoredDoc> all;
+  query::LocalMemory* local = local_->memory().local_memory();
+  if (local->live_documents() > 0) {
+    MNEME_ASSIGN_OR_RETURN(std::vector<query::ScoredDoc> mine, local->Select(slot, q_sum, t, top));
+    for (query::ScoredDoc& d : mine) d.ordinal = local_->Global(d.ordinal);
+    all = std::move(mine);
+  }
+  if (idsa) {
+    std::vector<int64_t>& own = idsa_local_[static_cast<size_t>(slot)];
+    own.clear();
+    for (const query::ScoredDoc& d : all) own.push_back(d.ordinal);
+  }
+  for (int r = 1; r < transport_->size(); ++r) {
+    MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+    Reader in(body);
+    MNEME_ASSIGN_OR_RETURN(uint64_t n, in.Get<uint64_t>());
+    for (uint64_t i = 0; i < n; ++i) {
+      query::ScoredDoc d;
+      MNEME_ASSIGN_OR_RETURN(d.ordinal, in.Get<int64_t>());
+      MNEME_ASSIGN_OR_RETURN(d.score, in.Get<float>());
+      all.push_back(d);
+    }
+  }
+  // Exact: every document of the global top k is in its owner's local top k, so the merge of
+  // the local lists under the same order is the global top k.
+  std::sort(all.begin(), all.end(), Better);
+  if (!idsa && all.size() > static_cast<size_t>(top_k)) all.resize(static_cast<size_t>(top_k));
+  return all;
+}
+
+absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>& ordinals, float* k, float* v,
+                                            int64_t max_rows) {
+  query::LocalMemory* local = local_->memory().local_memory();
+  kernels::Backend* be = local_->memory().backend();
+  const int64_t width = local->index().kv_width();
+  if (partial_attention()) {  // only the coordinator's own selection; the others attend to theirs
+    std::vector<int64_t> mine;
+    for (int64_t g : idsa_local_[static_cast<size_t>(slot)]) mine.push_back(local_->Local(g));
+    std::sort(mine.begin(), mine.end());
+    return local->Load(slot, mine, k, v, max_rows);
+  }
+  const int n = transport_->size();
+  std::vector<std::vector<int64_t>> wanted(static_cast<size_t>(n));
+  int64_t rows = 0, remote_rows = 0;
+  for (int64_t g : ordinals) {
+    const int owner = Owner(g);
+    if (owner < 0 || !IsLive(g)) return absl::InvalidArgumentError(absl::StrFormat("load: no live document %d", g));
+    wanted[static_cast<size_t>(owner)].push_back(g);
+    rows += chunks_[static_cast<size_t>(g)];
+    if (owner != 0) remote_rows += chunks_[static_cast<size_t>(g)];
+  }
+  if (rows > max_rows) return absl::InternalError(absl::StrFormat("load: %d rows selected, room for %d", rows, max_rows));
+  // Requests first, so the owners pack their rows while the coordinator loads its own.
+  for (int r = 1; r < n; ++r) {
+    if (wanted[static_cast<size_t>(r)].empty()) continue;
+    request_.clear();
+    Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kFetch)).Put<int32_t>(slot).PutVector(wanted[static_cast<size_t>(r)]);
+    MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+  }
+  // Row offset of every selected document in ascending global order; own documents loaded in
+  // runs of consecutive selected ones.
+  std::vector<int64_t> offset(ordinals.size());
+  int64_t at = 0;
+  for (size_t i = 0; i < ordinals.size(); ++i) {
+    offset[i] = at;
+    at += chunks_[static_cast<size_t>(ordinals[i])];
+  }
+  for (size_t i = 0; i < ordinals.size();) {
+    if (Owner(ordinals[i]) != 0) {
+      ++i;
+      continue;
+    }
+    std::vector<int64_t> run;
+    const size_t first = i;
+    while (i < ordinals.size() && Owner(ordinals[i]) == 0) run.push_back(local_->Local(ordinals[i++]));
+    MNEME_RETURN_IF_ERROR(local->Load(slot, run, k + offset[first] * width, v + offset[first] * width,
+                                      max_rows - offset[first]).status());
+  }
+  if (remote_rows == 0) return rows;
+  // Remote rows land in page-locked staging, then stream-ordered uploads place each document.
+  MNEME_RETURN_IF_ERROR(be->Synchronize());  // the previous layer's uploads are done with staging
+  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, static_cast<size_t>(2 * remote_rows * width) * sizeof(float), true));
+  float* stage = staging_->f32();
+  for (int r = 1; r < n; ++r) {
+    const std::vector<int64_t>& list = wanted[static_cast<size_t>(r)];
+    if (list.empty()) continue;
+    MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+    Reader in(body);
+    MNEME_ASSIGN_OR_RETURN(int64_t got, in.Get<int64_t>());
+    int64_t expect = 0;
+    for (int64_t g : list) expect += chunks_[static_cast<size_t>(g)];
+    if (got != expect) return absl::DataLossError(absl::StrFormat("rank %d sent %d rows for %d", r, got, expect));
+    float* ks = stage;
+    float* vs = stage + got * width;
+    MNEME_RETURN_IF_ERROR(in.GetInto(ks, static_cast<size_t>(got * width)));
+    MNEME_RETURN_IF_ERROR(in.GetInto(vs, static_cast<size_t>(got * width)));
+    stage += 2 * got * width;
+    int64_t src = 0;
+    size_t j = 0;
+    for (int64_t g : list) {
+      while (ordinals[j] != g) ++j;  // both ascending
+      const int64_t c = chunks_[static_cast<size_t>(g)];
+      const size_t bytes = static_cast<size_t>(c * width) * sizeof(float);
+      MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(k + offset[j] * width, ks + src * width, bytes));
+      MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(v + offset[j] * width, vs + src * width, bytes));
+      src += c;
+    }
+  }
+  return rows;
+}
+
+absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, float* out, float* lse) {
+  kernels::Backend* be = local_->memory().backend();
+  const model::ModelConfig& c = local_->memory().model_config();
+  const int64_t hq = c.num_attention_heads, d = c.head_dim;
+  const size_t qn = static_cast<size_t>(t * hq * d), ln = static_cast<size_t>(t * hq);
+  const int n = transport_->size();
+  q_host_.resize(qn);
+  MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q, qn * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(be->Synchronize());  // no upload still reads the staging
+  request_.clear();
+  Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kAttend)).Put<int32_t>(slot).Put<int64_t>(t).PutVector(q_host_);
+  for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+  const size_t un = static_cast<size_t>(n);
+  MNEME_RETURN_IF_ERROR(Grow(be, &parts_, un * qn * sizeof(float), false));
+  MNEME_RETURN_IF_ERROR(Grow(be, &part_lse_, un * ln * sizeof(float), false));
+  MNEME_RETURN_IF_ERROR(be->CopyOnDevice(parts_->f32(), out, qn * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(be->CopyOnDevice(part_lse_->f32(), lse, ln * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, un * (qn + ln) * sizeof(float), true));
+  float* stage = staging_->f32();
+  for (int r = 1; r < n; ++r) {
+    MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+    Reader in(body);
+    float* so = stage + static_cast<size_t>(r) * (qn + ln);
+    MNEME_RETURN_IF_ERROR(in.GetInto(so, qn));
+    MNEME_RETURN_IF_ERROR(in.GetInto(so + qn, ln));
+    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(parts_->f32() + static_cast<size_t>(r) * qn, so, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(part_lse_->f32() + static_cast<size_t>(r) * ln, so + qn, ln * sizeof(float)));
+  }
+  kernels::AttentionMergeParams mp;
+  mp.outs = parts_->f32();
+  mp.lses = part_lse_->f32();
+  mp.out = out;
+  mp.lse = lse;
+  mp.parts = n;
+  mp.rows = static_cast<int64_t>(ln);
+  mp.head_dim = d;
+  MNEME_RETURN_IF_ERROR(be->AttentionMerge(mp));
+  // The staging must outlive the uploads: wait before the next layer may overwrite it.
+  return be->Synchronize();
+}
+
+}  // namespace mneme::parallel

@@ -1,0 +1,142 @@
+#include "tools/mneme/cluster.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "engine/parallel/mpi_transport.h"
+#include "engine/parallel/parallel_session.h"
+#include "engine/parallel/placement.h"
+#include "engine/parallel/worker.h"
+#include "tools/mneme/session_loader.h"
+
+namespace mneme::cli {
+
+class MpiCluster final : public Cluster {
+ public:
+  MpiCluster(std::unique_ptr<parallel::MpiTransport> t, const ClusterOptions& o) : transport_(std::move(t)), opts_(o) {}
+  int rank() const override { return transport_->rank(); }
+  int size() const override { return transport_->size(); }
+
+  absl::StatusOr<std::unique_ptr<SessionApi>> Coordinate(std::unique_ptr<StoredSession> shard,
+                                                         const std::string& name) override {
+    parallel::ShardedOptions so;
+    so.mode = opts_.idsa ? parallel::Mode::kIdsa : parallel::Mode::kExact;
+    so.top_m = opts_.top_m;
+    so.timeout = std::chrono::milliseconds(opts_.timeout_ms);
+    const int64_t next = manifest_.next_ordinal.count(name) ? manifest_.next_ordinal.at(name) : 0;
+    std::cerr << absl::StrFormat("mneme: memory parallel over %d ranks (%s mode, MPI transport: ranks exchange "
+                                 "host buffers; the NCCL transport is not built)\n",
+                                 size(), opts_.idsa ? "idsa" : "exact");
+    MNEME_ASSIGN_OR_RETURN(auto s, parallel::ParallelSession::Open(transport_.get(),
+                                                                    parallel::Shard::Stored(std::move(shard)), so, next));
+    return std::unique_ptr<SessionApi>(std::move(s));
+  }
+
+  parallel::MpiTransport* transport() { return transport_.get(); }
+  const ClusterOptions& options() const { return opts_; }
+  parallel::Manifest manifest_;
+
+ private:
+  std::unique_ptr<parallel::MpiTransport> transport_;
+  ClusterOptions opts_;
+};
+
+namespace {
+
+const std::set<std::string>& ClusterCommands() {
+  static const std::set<std::string> c = {"session create", "doc add", "doc rm", "route", "ask"};
+  return c;
+}
+
+}  // namespace
+
+bool ServedCommand(const std::string& command) { return command != "session create" && ClusterCommands().count(command) > 0; }
+
+absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, const ClusterOptions& opts) {
+  if (!parallel::MpiTransport::Launched()) return std::unique_ptr<Cluster>();
+  MNEME_ASSIGN_OR_RETURN(auto t, parallel::MpiTransport::Init(argc, argv));
+  return std::unique_ptr<Cluster>(new MpiCluster(std::move(t), opts));
+}
+
+absl::Status PrepareCluster(Cluster* cluster, const std::string& command, Context& ctx) {
+  auto* c = static_cast<MpiCluster*>(cluster);
+  absl::Status st;
+  if (ClusterCommands().count(command) == 0) {
+    st = absl::InvalidArgumentError(absl::StrFormat(
+        "'%s' does not run under mpirun; run it as one process (session create, doc add, doc rm, route and ask do)",
+        command));
+  } else if (c->rank() == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(ctx.data_dir, ec);
+    absl::StatusOr<parallel::ReshardReport> r = parallel::EnsureRanks(ctx.data_dir, c->size());
+    if (!r.ok()) {
+      st = r.status();
+    } else if (r->from_ranks != r->to_ranks && r->documents > 0) {
+      *ctx.err << absl::StrFormat("mneme: re-sharded %s from %d to %d ranks: %d documents, %d chunks moved as stored\n",
+                                  ctx.data_dir, r->from_ranks, r->to_ranks, r->documents, r->chunks);
+    }
+  }
+  // Everyone learns whether rank 0 got the directory ready (a one-byte status per rank).
+  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> oks, c->transport()->AllGather(st.ok() ? "1" : "0"));
+  if (!st.ok()) return st;
+  if (oks[0] != "1") return absl::AbortedError("rank 0 could not prepare the memory directory");
+  MNEME_ASSIGN_OR_RETURN(c->manifest_, parallel::ReadManifest(ctx.data_dir));
+  if (c->manifest_.ranks != c->size()) return absl::InternalError("the placement manifest names another rank count");
+  ctx.store_dir = parallel::ShardDir(ctx.data_dir, c->manifest_.generation, c->rank());
+  std::filesystem::create_directories(ctx.store_dir);
+  return absl::OkStatus();
+}
+
+absl::Status ServeCommand(Cluster* cluster, const std::string& command, const std::string& session, Context& ctx) {
+  auto* c = static_cast<MpiCluster*>(cluster);
+  const Access access = command == "doc add" || command == "doc rm" ? Access::kWrite : Access::kRead;
+  absl::Status st = [&]() -> absl::Status {
+    MNEME_ASSIGN_OR_RETURN(auto store, OpenStore(ctx, access));
+    StoredSessionOptions so;
+    MNEME_ASSIGN_OR_RETURN(so.backend, kernels::ParseBackendKind(ctx.backend));
+    MNEME_ASSIGN_OR_RETURN(so.precision, kernels::ParsePrecision(ctx.precision));
+    MNEME_ASSIGN_OR_RETURN(auto stored, StoredSession::Open(store.get(), session, so));
+    std::unique_ptr<parallel::Shard> shard = parallel::Shard::Stored(std::move(stored));
+    *ctx.err << absl::StrFormat("mneme rank %d (pid %d): serving %s of session '%s'\n", c->rank(), ::getpid(),
+                                ctx.store_dir, session);
+    ctx.err->flush();
+    std::string reason;
+    absl::Status served = parallel::ServeShard(c->transport(), shard.get(),
+                                               std::chrono::milliseconds(c->options().timeout_ms), &reason);
+    if (served.ok()) return absl::OkStatus();
+    return served;
+  }();
+  if (!st.ok()) {
+    // A worker that cannot serve (its shard failed to open, or rank 0 was lost) leaves the job.
+    *ctx.err << absl::StrFormat("mneme rank %d: %s\n", c->rank(), std::string(st.message()));
+    ctx.err->flush();
+    c->transport()->Abandon();
+    MPI_Abort(MPI_COMM_WORLD, 14);
+  }
+  return st;
+}
+
+void FinishCluster(Cluster* cluster, const std::string& command, const std::string& reason) {
+  auto* c = static_cast<MpiCluster*>(cluster);
+  if (c->rank() == 0 && ServedCommand(command)) parallel::ShutdownWorkers(c->transport(), reason);
+}
+
+void FailCluster(Cluster* cluster, const absl::Status& status) {
+  if (!absl::IsUnavailable(status)) return;
+  auto* c = static_cast<MpiCluster*>(cluster);
+  std::cout.flush();
+  std::cerr << absl::StrFormat("mneme: stopping the %d-rank job: %s\n", c->size(), std::string(status.message()));
+  std::cerr.flush();
+  c->transport()->Abandon();
+  // Ends every rank, the lost one included (a stalled process would otherwise keep the
+  // launcher waiting); the survivors have been told to leave by the session's shutdown.
+  MPI_Abort(MPI_COMM_WORLD, 14);
+}
+
+}  // namespace mneme::cli
