@@ -58,6 +58,7 @@ struct AppendedDocument {
 struct RouteResult {
   std::vector<query::LayerRouting> layers;
   double ms = 0.0;  // prefill of the query template + routing of every routed layer
+  std::vector<float> logits;  // the prefill's last-token logits [vocab] (comparing modes)
 };
 
 struct AskOptions {

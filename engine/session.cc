@@ -137,6 +137,7 @@ absl::StatusOr<RouteResult> MemorySession::Route(std::string_view question) {
   RouteResult r;
   r.layers = impl_->runner->routing();
   r.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  r.logits = std::move(logits);
   return r;
 }
 

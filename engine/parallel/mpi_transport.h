@@ -35,8 +35,7 @@ class MpiTransport final : public Transport {
 
   // Every rank's `value`, in rank order (a collective: every rank must call it).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> AllGather(const std::string& value);
-  // Blocks until every rank arrives (a collective), or UNAVAILABLE at the deadline.
-  [[nodiscard]] absl::Status Barrier(Deadline deadline);
+  absl::Status Barrier(Deadline deadline) override;
   // Marks MPI unusable for a clean finalize (a peer was lost).
   void Abandon() { abandoned_ = true; }
   const std::vector<std::string>& hosts() const { return hosts_; }

@@ -43,6 +43,8 @@ class ShardedMemory final : public query::RoutedMemory {
   void Placed(int64_t global, int rank, int64_t chunks);
   void Deleted(int64_t global);
   int top_m(int top_k) const;
+  // Switches mode from the next query on (benchmarks compare both on one memory).
+  void set_mode(Mode mode) { opts_.mode = mode; }
 
   int64_t live_documents() const override { return live_; }
   bool IsLive(int64_t ordinal) const override;

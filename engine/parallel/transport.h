@@ -37,9 +37,22 @@ class Transport {
   // Receives the next message with `tag` from `peer` (any size) into *out. UNAVAILABLE naming
   // the peer if none arrives by `deadline`.
   [[nodiscard]] virtual absl::Status Recv(int peer, int tag, std::string* out, Deadline deadline) = 0;
+  // Blocks until every rank arrives (a collective), or UNAVAILABLE at the deadline.
+  [[nodiscard]] virtual absl::Status Barrier(Deadline deadline) = 0;
   // True when `peer` is known to be gone (its process exited); transports that cannot tell
   // return false and rely on deadlines.
   virtual bool PeerGone(int peer) const { return false; }
+};
+
+// One rank alone (no launcher): a sharded memory of one shard. Messages have nowhere to go.
+class SoloTransport final : public Transport {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string name() const override { return "none"; }
+  absl::Status Send(int, int, std::string_view, Deadline) override { return absl::FailedPreconditionError("one rank: no peer"); }
+  absl::Status Recv(int, int, std::string*, Deadline) override { return absl::FailedPreconditionError("one rank: no peer"); }
+  absl::Status Barrier(Deadline) override { return absl::OkStatus(); }
 };
 
 }  // namespace mneme::parallel

@@ -21,6 +21,9 @@
 namespace mneme {
 class SessionApi;
 class StoredSession;
+namespace parallel {
+class Transport;
+}
 }  // namespace mneme
 
 namespace mneme::cli {
@@ -66,6 +69,11 @@ class Cluster {
   // (opened on a store that outlives the returned session).
   virtual absl::StatusOr<std::unique_ptr<SessionApi>> Coordinate(std::unique_ptr<StoredSession> shard,
                                                                  const std::string& name) = 0;
+  virtual parallel::Transport* transport() = 0;
+  // --parallel-mode idsa, --top-m, --rank-timeout-ms.
+  virtual bool idsa() const = 0;
+  virtual int top_m() const = 0;
+  virtual int timeout_ms() const = 0;
 };
 
 struct Context {
@@ -97,6 +105,7 @@ std::unique_ptr<Command> NewTokenizeCommand();
 std::unique_ptr<Command> NewGenerateCommand();
 std::unique_ptr<Command> NewBenchForwardCommand();
 std::unique_ptr<Command> NewBenchMemoryCommand();
+std::unique_ptr<Command> NewBenchParallelCommand();
 std::unique_ptr<Command> NewGenContractsCommand();
 std::unique_ptr<Command> NewSessionCreateCommand();
 std::unique_ptr<Command> NewSessionListCommand();

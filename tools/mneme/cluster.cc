@@ -38,7 +38,10 @@ class MpiCluster final : public Cluster {
     return std::unique_ptr<SessionApi>(std::move(s));
   }
 
-  parallel::MpiTransport* transport() { return transport_.get(); }
+  parallel::MpiTransport* transport() override { return transport_.get(); }
+  bool idsa() const override { return opts_.idsa; }
+  int top_m() const override { return opts_.top_m; }
+  int timeout_ms() const override { return opts_.timeout_ms; }
   const ClusterOptions& options() const { return opts_; }
   parallel::Manifest manifest_;
 
@@ -50,13 +53,16 @@ class MpiCluster final : public Cluster {
 namespace {
 
 const std::set<std::string>& ClusterCommands() {
-  static const std::set<std::string> c = {"session create", "doc add", "doc rm", "route", "ask"};
+  static const std::set<std::string> c = {"session create", "doc add", "doc rm", "route", "ask", "bench parallel"};
   return c;
 }
 
 }  // namespace
 
-bool ServedCommand(const std::string& command) { return command != "session create" && ClusterCommands().count(command) > 0; }
+// Commands every rank runs itself (each its part), as opposed to served ones.
+bool SelfRunCommand(const std::string& command) { return command == "session create" || command == "bench parallel"; }
+
+bool ServedCommand(const std::string& command) { return !SelfRunCommand(command) && ClusterCommands().count(command) > 0; }
 
 absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, const ClusterOptions& opts) {
   if (!parallel::MpiTransport::Launched()) return std::unique_ptr<Cluster>();
@@ -71,6 +77,8 @@ absl::Status PrepareCluster(Cluster* cluster, const std::string& command, Contex
     st = absl::InvalidArgumentError(absl::StrFormat(
         "'%s' does not run under mpirun; run it as one process (session create, doc add, doc rm, route and ask do)",
         command));
+  } else if (command == "bench parallel") {
+    return absl::OkStatus();  // in memory: no directory
   } else if (c->rank() == 0) {
     std::error_code ec;
     std::filesystem::create_directories(ctx.data_dir, ec);

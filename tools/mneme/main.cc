@@ -25,6 +25,7 @@ std::vector<std::unique_ptr<Command>> AllCommands() {
   c.push_back(NewGenerateCommand());
   c.push_back(NewBenchForwardCommand());
   c.push_back(NewBenchMemoryCommand());
+  c.push_back(NewBenchParallelCommand());
   c.push_back(NewGenContractsCommand());
   c.push_back(NewSessionCreateCommand());
   c.push_back(NewSessionListCommand());
