@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -41,6 +43,20 @@ bool CudaAvailable(std::string* why) {
 #endif
 }
 
+int CudaDeviceForThisProcess() {
+#ifdef MNEME_WITH_CUDA
+  std::string error;
+  const int count = cuda::DeviceCount(&error);
+  if (count <= 0) return -1;
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"}) {
+    if (const char* s = std::getenv(v); s != nullptr && *s != '\0') return std::atoi(s) % count;
+  }
+  return 0;
+#else
+  return -1;
+#endif
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
   if (kind == BackendKind::kCpu) return NewCpuBackend();
 #ifdef MNEME_WITH_CUDA
@@ -51,7 +67,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
   }
   // auto with a GPU present but unusable (e.g. cuBLASLt missing) fails loudly rather than
   // silently running a 100x slower CPU path.
-  auto be = NewCudaBackend(0);
+  auto be = NewCudaBackend(std::max(CudaDeviceForThisProcess(), 0));
   if (!be.ok()) {
     return absl::Status(be.status().code(),
                         absl::StrFormat("--backend %s: a GPU is present but the CUDA backend failed: %s",

@@ -297,6 +297,11 @@ bool UsesBf16Weights(Precision precision, const Backend& backend);
 // saying which is missing. (Tests use it to skip GPU cases, loudly, only where no GPU exists.)
 bool CudaAvailable(std::string* why);
 
+// The CUDA device this process uses: under an MPI launcher, one per local rank
+// (local rank mod the visible devices: OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or
+// MPI_LOCALRANKID), else device 0; -1 without CUDA or a device.
+int CudaDeviceForThisProcess();
+
 // Creates a backend. kAuto picks CUDA when it is compiled in and a GPU is present, else CPU.
 // kCuda without a usable GPU: Unavailable (not compiled in: Unimplemented).
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind);

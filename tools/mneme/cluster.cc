@@ -5,14 +5,17 @@
 
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "engine/parallel/mpi_transport.h"
 #include "engine/parallel/parallel_session.h"
 #include "engine/parallel/placement.h"
 #include "engine/parallel/worker.h"
+#include "kernels/ops.h"
 #include "tools/mneme/session_loader.h"
 
 namespace mneme::cli {
@@ -30,9 +33,7 @@ class MpiCluster final : public Cluster {
     so.top_m = opts_.top_m;
     so.timeout = std::chrono::milliseconds(opts_.timeout_ms);
     const int64_t next = manifest_.next_ordinal.count(name) ? manifest_.next_ordinal.at(name) : 0;
-    std::cerr << absl::StrFormat("mneme: memory parallel over %d ranks (%s mode, MPI transport: ranks exchange "
-                                 "host buffers; the NCCL transport is not built)\n",
-                                 size(), opts_.idsa ? "idsa" : "exact");
+    std::cerr << absl::StrFormat("mneme: memory parallel over %d ranks, %s mode\n", size(), opts_.idsa ? "idsa" : "exact");
     MNEME_ASSIGN_OR_RETURN(auto s, parallel::ParallelSession::Open(transport_.get(),
                                                                     parallel::Shard::Stored(std::move(shard)), so, next));
     return std::unique_ptr<SessionApi>(std::move(s));
@@ -57,6 +58,33 @@ const std::set<std::string>& ClusterCommands() {
   return c;
 }
 
+// Which GPU each rank drives, and the transport that follows: rank 0 says it once. NCCL refuses
+// two ranks on one GPU ("Duplicate GPU detected"), so ranks sharing one must use MPI; MPI is
+// also the only transport built so far.
+absl::Status DescribeDevices(MpiCluster* c, Context& ctx) {
+  const bool cuda = ctx.backend != "cpu" && kernels::CudaDeviceForThisProcess() >= 0;
+  const std::string mine = c->transport()->hosts()[static_cast<size_t>(c->rank())] + ":" +
+                           (cuda ? "gpu" + std::to_string(kernels::CudaDeviceForThisProcess()) : "cpu");
+  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> all, c->transport()->AllGather(mine));
+  if (c->rank() != 0) return absl::OkStatus();
+  std::map<std::string, std::vector<int>> by_device;
+  for (size_t r = 0; r < all.size(); ++r) by_device[all[r]].push_back(static_cast<int>(r));
+  std::string shared;
+  for (const auto& [device, ranks] : by_device) {
+    if (ranks.size() < 2 || device.find(":gpu") == std::string::npos) continue;
+    shared += absl::StrFormat("%s%s (ranks %s)", shared.empty() ? "" : ", ", device, absl::StrJoin(ranks, ","));
+  }
+  if (!shared.empty()) {
+    *ctx.err << absl::StrFormat("mneme: %d ranks, GPUs shared: %s; NCCL refuses ranks sharing a GPU, so the ranks "
+                                "talk over MPI through page-locked host buffers\n", c->size(), shared);
+  } else {
+    *ctx.err << absl::StrFormat("mneme: %d ranks on %d %s; transport MPI through host buffers (the NCCL transport "
+                                "is not built yet)\n", c->size(), by_device.size(), cuda ? "GPUs" : "CPU processes");
+  }
+  return absl::OkStatus();
+}
+
+
 }  // namespace
 
 // Commands every rank runs itself (each its part), as opposed to served ones.
@@ -72,6 +100,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, c
 
 absl::Status PrepareCluster(Cluster* cluster, const std::string& command, Context& ctx) {
   auto* c = static_cast<MpiCluster*>(cluster);
+  MNEME_RETURN_IF_ERROR(DescribeDevices(c, ctx));
   absl::Status st;
   if (ClusterCommands().count(command) == 0) {
     st = absl::InvalidArgumentError(absl::StrFormat(

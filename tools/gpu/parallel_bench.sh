@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# On the GPU host, from the repository root with .gpu-pack/ carried along (tools/gpu/bundle.sh):
+# memory parallel on the GPU (docs/parallel.md, docs/perf.md).
+#   1. exact mode on 2 ranks equals 1 rank (route of a tiny-model store, --backend cuda fp32);
+#   2. `mneme bench parallel` (exact vs IDSA-style) at the memory sizes in $TOKENS on 1 and
+#      $RANKS ranks (ranks share the GPUs round robin: on a one-GPU host two ranks share it);
+#   3. weak scaling: $PER_RANK tokens per rank on 1..$RANKS ranks.
+# Results: $OUT/*.json and $OUT/summary.txt.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/mneme-gpu}
+TOKENS=${TOKENS:-"1000000 10000000"}
+RANKS=${RANKS:-2}
+PER_RANK=${PER_RANK:-2000000}
+mkdir -p "$OUT"
+[[ -d .gpu ]] || tar -xzf .gpu-pack/gpu.tgz
+for d in /usr/local/cuda/lib64 /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib \
+         /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cublas/lib; do
+  if [[ -e "$d/libcublasLt.so.13" ]]; then CUBLAS_DIR=$d; break; fi
+done
+export LD_LIBRARY_PATH="$PWD/.gpu/lib:${CUBLAS_DIR:-}:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0
+m=./.gpu/bin/mneme
+mpi() { mpirun --allow-run-as-root --oversubscribe --bind-to none -x LD_LIBRARY_PATH -x NCCL_NVLS_ENABLE -np "$@"; }
+{ date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader; mpirun --version | head -1; } | tee "$OUT/summary.txt"
+
+# 1. Parity on the GPU.
+w=$(mktemp -d)
+$m model init --preset tiny-msa --seed 2 --out "$w/tiny" >/dev/null
+$m gen contracts --count 24 --seed 3 --out "$w/c.jsonl" >/dev/null
+for np in 1 2; do
+  mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" session create legal --model "$w/tiny" >/dev/null 2>>"$OUT/parity.err"
+  mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" -q doc add --session legal --jsonl "$w/c.jsonl" 2>>"$OUT/parity.err"
+  mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" --format json route --session legal \
+    --question "What is the payment term?" > "$OUT/route_np$np.json" 2>>"$OUT/parity.err"
+done
+if cmp -s <(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['layers'])" "$OUT/route_np1.json") \
+          <(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['layers'])" "$OUT/route_np2.json"); then
+  echo "parity: route on 2 ranks == 1 rank (cuda fp32)" | tee -a "$OUT/summary.txt"
+else
+  echo "parity: ROUTE DIFFERS between 1 and 2 ranks" | tee -a "$OUT/summary.txt"
+fi
+rm -rf "$w"
+
+# 2 and 3. The 4B-shape MSA model (random weights), bf16.
+[[ -d /tmp/m4b ]] || $m model init --preset 4b-msa --seed 0 --out /tmp/m4b >/dev/null
+ENCODE_DOCS=${ENCODE_DOCS:-101}  # prime to the rank count: copies of a document spread over ranks
+bench() {  # ranks tokens tag
+  mpi "$1" $m --backend cuda --precision bf16 --format json bench parallel --model /tmp/m4b --memory-tokens "$2" \
+    --encode-docs "$ENCODE_DOCS" --questions 8 --repeats 3 > "$OUT/$3.json" 2> "$OUT/$3.err"
+  echo "$3 rc=$?: $(cat "$OUT/$3.json")" | tee -a "$OUT/summary.txt"
+}
+if [[ -z "${SKIP_MODES:-}" ]]; then
+  for t in $TOKENS; do
+    bench 1 "$t" "modes_np1_$t"
+    bench "$RANKS" "$t" "modes_np${RANKS}_$t"
+  done
+fi
+if [[ -n "${WEAK:-}" ]]; then
+  for np in $(seq 1 "$RANKS"); do bench "$np" $((PER_RANK * np)) "weak_np$np"; done
+fi
