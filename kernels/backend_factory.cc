@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/device_link.h"
 #include "kernels/ops.h"
 #ifdef MNEME_WITH_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -80,5 +81,14 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
   return absl::UnimplementedError("--backend cuda: this build has no CUDA (MNEME_WITH_CUDA=OFF)");
 #endif
 }
+
+#ifndef MNEME_WITH_CUDA
+absl::StatusOr<std::string> NcclUniqueId() {
+  return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL");
+}
+absl::StatusOr<std::unique_ptr<DeviceLink>> NewNcclLink(Backend*, int, int, const std::string&) {
+  return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL");
+}
+#endif
 
 }  // namespace mneme::kernels

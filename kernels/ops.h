@@ -230,6 +230,9 @@ class Backend {
   // True when backend memory is ordinary host memory (cpu): callers may then pass host arrays
   // straight to ops instead of mirroring them into backend memory.
   virtual bool host_addressable() const = 0;
+  // The backend's CUDA stream (cudaStream_t) for libraries that queue work on it (NCCL); null on
+  // backends without one.
+  virtual void* native_stream() const { return nullptr; }
   // True when MatMul accepts bf16 weights (MatMulParams::w_type).
   virtual bool supports_bf16_weights() const { return false; }
 

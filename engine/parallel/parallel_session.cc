@@ -12,13 +12,15 @@ namespace mneme::parallel {
 
 absl::StatusOr<std::unique_ptr<ParallelSession>> ParallelSession::Open(Transport* transport,
                                                                        std::unique_ptr<Shard> local,
-                                                                       const ShardedOptions& opts,
-                                                                       int64_t next_ordinal) {
+                                                                       ShardedOptions opts, int64_t next_ordinal,
+                                                                       std::unique_ptr<kernels::DeviceLink> link) {
   if (transport->rank() != 0) return absl::FailedPreconditionError("only rank 0 coordinates");
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<ParallelSession> s(new ParallelSession());
   s->transport_ = transport;
   s->local_ = std::move(local);
+  s->link_ = std::move(link);
+  opts.link = s->link_.get();
   s->memory_ = std::make_unique<ShardedMemory>(transport, s->local_.get(), opts);
   MNEME_RETURN_IF_ERROR(s->memory_->Refresh());
   s->next_ = std::max(next_ordinal, s->memory_->max_global() + 1);

@@ -26,8 +26,9 @@ class ParallelSession final : public SessionApi {
   // ordinal after documents no store holds any more).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ParallelSession>> Open(Transport* transport,
                                                                              std::unique_ptr<Shard> local,
-                                                                             const ShardedOptions& opts,
-                                                                             int64_t next_ordinal = 0);
+                                                                             ShardedOptions opts,
+                                                                             int64_t next_ordinal = 0,
+                                                                             std::unique_ptr<kernels::DeviceLink> link = nullptr);
   ~ParallelSession() override;
 
   absl::Status AppendBatch(const std::vector<DocumentInput>& docs, std::vector<StoredAppend>* done) override;
@@ -49,6 +50,7 @@ class ParallelSession final : public SessionApi {
   ParallelSession() = default;
   Transport* transport_ = nullptr;
   std::unique_ptr<Shard> local_;
+  std::unique_ptr<kernels::DeviceLink> link_;  // before memory_, which uses it
   std::unique_ptr<ShardedMemory> memory_;
   int64_t next_ = 0;
   double load_ms_ = 0.0;

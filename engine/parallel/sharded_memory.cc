@@ -228,6 +228,29 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
                                       max_rows - offset[first]).status());
   }
   if (remote_rows == 0) return rows;
+  if (opts_.link != nullptr) {  // each owner's documents arrive device to device, straight into place
+    for (int r = 1; r < n; ++r) {
+      const std::vector<int64_t>& list = wanted[static_cast<size_t>(r)];
+      if (list.empty()) continue;
+      MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+      Reader in(body);
+      MNEME_ASSIGN_OR_RETURN(int64_t got, in.Get<int64_t>());
+      int64_t expect = 0;
+      for (int64_t g : list) expect += chunks_[static_cast<size_t>(g)];
+      if (got != expect) return absl::DataLossError(absl::StrFormat("rank %d sends %d rows for %d", r, got, expect));
+      MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+      size_t j = 0;
+      for (int64_t g : list) {
+        while (ordinals[j] != g) ++j;  // both ascending
+        const size_t bytes = static_cast<size_t>(chunks_[static_cast<size_t>(g)] * width) * sizeof(float);
+        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, k + offset[j] * width, bytes));
+        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, v + offset[j] * width, bytes));
+      }
+      MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+    }
+    MNEME_RETURN_IF_ERROR(opts_.link->Wait(After(opts_.timeout)));
+    return rows;
+  }
   // Remote rows land in page-locked staging, then stream-ordered uploads place each document.
   MNEME_RETURN_IF_ERROR(be->Synchronize());  // the previous layer's uploads are done with staging
   MNEME_RETURN_IF_ERROR(Grow(be, &staging_, static_cast<size_t>(2 * remote_rows * width) * sizeof(float), true));
@@ -266,27 +289,35 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
   const int64_t hq = c.num_attention_heads, d = c.head_dim;
   const size_t qn = static_cast<size_t>(t * hq * d), ln = static_cast<size_t>(t * hq);
   const int n = transport_->size();
-  q_host_.resize(qn);
-  MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q, qn * sizeof(float)));
-  MNEME_RETURN_IF_ERROR(be->Synchronize());  // no upload still reads the staging
-  request_.clear();
-  Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kAttend)).Put<int32_t>(slot).Put<int64_t>(t).PutVector(q_host_);
-  for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
   const size_t un = static_cast<size_t>(n);
   MNEME_RETURN_IF_ERROR(Grow(be, &parts_, un * qn * sizeof(float), false));
   MNEME_RETURN_IF_ERROR(Grow(be, &part_lse_, un * ln * sizeof(float), false));
   MNEME_RETURN_IF_ERROR(be->CopyOnDevice(parts_->f32(), out, qn * sizeof(float)));
   MNEME_RETURN_IF_ERROR(be->CopyOnDevice(part_lse_->f32(), lse, ln * sizeof(float)));
-  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, un * (qn + ln) * sizeof(float), true));
-  float* stage = staging_->f32();
-  for (int r = 1; r < n; ++r) {
-    MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
-    Reader in(body);
-    float* so = stage + static_cast<size_t>(r) * (qn + ln);
-    MNEME_RETURN_IF_ERROR(in.GetInto(so, qn));
-    MNEME_RETURN_IF_ERROR(in.GetInto(so + qn, ln));
-    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(parts_->f32() + static_cast<size_t>(r) * qn, so, qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(part_lse_->f32() + static_cast<size_t>(r) * ln, so + qn, ln * sizeof(float)));
+  request_.clear();
+  Writer w(&request_);
+  w.Put<uint32_t>(static_cast<uint32_t>(Op::kAttend)).Put<int32_t>(slot).Put<int64_t>(t);
+  if (opts_.link != nullptr) {  // queries out and partial outputs back, device to device
+    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+    MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(opts_.link->Send(r, q, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(ReceiveReply(r).status());
+    MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+    for (int r = 1; r < n; ++r) {
+      MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, parts_->f32() + static_cast<size_t>(r) * qn, qn * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, part_lse_->f32() + static_cast<size_t>(r) * ln, ln * sizeof(float)));
+    }
+    MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+  } else {
+    q_host_.resize(qn);
+    MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(be->Synchronize());  // no upload still reads the staging
+    w.PutVector(q_host_);
+    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+  }
+  if (opts_.link == nullptr) {
+    MNEME_RETURN_IF_ERROR(ReceiveParts(qn, ln));
   }
   kernels::AttentionMergeParams mp;
   mp.outs = parts_->f32();
@@ -297,8 +328,26 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
   mp.rows = static_cast<int64_t>(ln);
   mp.head_dim = d;
   MNEME_RETURN_IF_ERROR(be->AttentionMerge(mp));
-  // The staging must outlive the uploads: wait before the next layer may overwrite it.
+  // A lost peer shows here (link), and the staging must outlive the uploads (host path).
+  if (opts_.link != nullptr) return opts_.link->Wait(After(opts_.timeout));
   return be->Synchronize();
+}
+
+absl::Status ShardedMemory::ReceiveParts(size_t qn, size_t ln) {
+  kernels::Backend* be = local_->memory().backend();
+  const int n = transport_->size();
+  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, static_cast<size_t>(n) * (qn + ln) * sizeof(float), true));
+  float* stage = staging_->f32();
+  for (int r = 1; r < n; ++r) {
+    MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+    Reader in(body);
+    float* so = stage + static_cast<size_t>(r) * (qn + ln);
+    MNEME_RETURN_IF_ERROR(in.GetInto(so, qn));
+    MNEME_RETURN_IF_ERROR(in.GetInto(so + qn, ln));
+    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(parts_->f32() + static_cast<size_t>(r) * qn, so, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(be->CopyToDeviceAsync(part_lse_->f32() + static_cast<size_t>(r) * ln, so + qn, ln * sizeof(float)));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace mneme::parallel

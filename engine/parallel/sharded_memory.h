@@ -20,6 +20,7 @@
 #include "engine/parallel/shard.h"
 #include "engine/parallel/transport.h"
 #include "engine/query/routed_memory.h"
+#include "kernels/device_link.h"
 
 namespace mneme::parallel {
 
@@ -27,6 +28,10 @@ struct ShardedOptions {
   Mode mode = Mode::kExact;
   int top_m = 0;  // IDSA: local top m per rank; 0 = ceil(1.25 k / ranks)
   std::chrono::milliseconds timeout{30000};  // per request round trip
+  // Device-to-device transfers (NCCL between distinct GPUs) for K̄/V̄ rows, queries and partial
+  // outputs; null: they cross page-locked host memory in the transport's messages. Every worker
+  // must serve with a link too.
+  kernels::DeviceLink* link = nullptr;
 };
 
 class ShardedMemory final : public query::RoutedMemory {
@@ -62,6 +67,9 @@ class ShardedMemory final : public query::RoutedMemory {
   [[nodiscard]] absl::StatusOr<std::string> ReceiveReply(int rank);
 
  private:
+  // Host path of MergeAttention: the workers' partial outputs from their replies into parts_.
+  absl::Status ReceiveParts(size_t qn, size_t ln);
+
   Transport* transport_;
   Shard* local_;
   ShardedOptions opts_;

@@ -25,11 +25,19 @@ absl::Status Ensure(kernels::Backend* be, std::unique_ptr<kernels::DeviceMemory>
 // local selection, which kAttend attends to until the next kSelect of that slot.
 class Server {
  public:
-  explicit Server(Shard* shard) : shard_(shard), be_(shard->memory().backend()) {
+  Server(Shard* shard, kernels::DeviceLink* link) : shard_(shard), be_(shard->memory().backend()), link_(link) {
     const size_t slots = shard->memory().settings().routed_layers.size();
     k_.resize(slots);
     v_.resize(slots);
     rows_.assign(slots, 0);
+  }
+
+  // After the reply went out: waits for the device transfers Handle queued (they complete once
+  // the coordinator, having read the reply, posts its side).
+  absl::Status Finish(Deadline deadline) {
+    if (!pending_) return absl::OkStatus();
+    pending_ = false;
+    return link_->Wait(deadline);
   }
 
   // Handles one request; the reply body (after the status) goes to `body`.
@@ -124,6 +132,23 @@ class Server {
     const int64_t width = Width();
     Writer w(body);
     w.Put<int64_t>(rows);
+    if (link_ != nullptr) {  // rows go device to device, one (K, V) pair per document
+      const size_t bytes = static_cast<size_t>(rows * width) * sizeof(float);
+      MNEME_RETURN_IF_ERROR(Ensure(be_, &fk_, bytes));
+      MNEME_RETURN_IF_ERROR(Ensure(be_, &fv_, bytes));
+      MNEME_RETURN_IF_ERROR(shard_->memory().local_memory()->Load(slot, locals, fk_->f32(), fv_->f32(), rows).status());
+      MNEME_RETURN_IF_ERROR(link_->GroupStart());
+      int64_t at = 0;
+      for (int64_t l : locals) {
+        const size_t n = static_cast<size_t>(index.num_chunks(l) * width) * sizeof(float);
+        MNEME_RETURN_IF_ERROR(link_->Send(0, fk_->f32() + at * width, n));
+        MNEME_RETURN_IF_ERROR(link_->Send(0, fv_->f32() + at * width, n));
+        at += index.num_chunks(l);
+      }
+      MNEME_RETURN_IF_ERROR(link_->GroupEnd());
+      pending_ = true;
+      return absl::OkStatus();
+    }
     body->reserve(body->size() + 2 * (16 + static_cast<size_t>(rows * width) * sizeof(float)));
     for (int pass = 0; pass < 2; ++pass) {  // K rows of every document, then V rows
       w.Put<uint64_t>(static_cast<uint64_t>(rows * width));
@@ -143,11 +168,12 @@ class Server {
     const int64_t hq = c.num_attention_heads, d = c.head_dim;
     if (t < 1 || t > (1 << 20)) return absl::InvalidArgumentError(absl::StrFormat("attend: %d rows", t));
     const size_t qn = static_cast<size_t>(t * hq * d), ln = static_cast<size_t>(t * hq);
+    const size_t s = static_cast<size_t>(slot);
+    if (link_ != nullptr) return AttendOnDevice(s, t, qn, ln, body);
     q_.resize(qn);
     MNEME_RETURN_IF_ERROR(in.GetInto(q_.data(), qn));
     out_.resize(qn);
     lse_.resize(ln);
-    const size_t s = static_cast<size_t>(slot);
     if (rows_[s] == 0) {  // selected nothing: contributes nothing to the merge
       std::fill(out_.begin(), out_.end(), 0.0f);
       std::fill(lse_.begin(), lse_.end(), -std::numeric_limits<float>::infinity());
@@ -156,30 +182,61 @@ class Server {
       MNEME_RETURN_IF_ERROR(Ensure(be_, &dout_, qn * sizeof(float)));
       MNEME_RETURN_IF_ERROR(Ensure(be_, &dlse_, ln * sizeof(float)));
       MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dq_->data(), q_.data(), qn * sizeof(float)));
-      // Queries in blocks of at most kv_len rows (the op wants q_offset + q_tokens <= kv_len;
-      // with causal off every query row sees every memory row, so blocks are independent).
-      for (int64_t at = 0; at < t; at += rows_[s]) {
-        const int64_t n = std::min(rows_[s], t - at);
-        kernels::AttentionParams ap;
-        ap.q = dq_->f32() + at * hq * d;
-        ap.k = k_[s]->f32();
-        ap.v = v_[s]->f32();
-        ap.out = dout_->f32() + at * hq * d;
-        ap.lse = dlse_->f32() + at * hq;
-        ap.q_tokens = n;
-        ap.kv_len = rows_[s];
-        ap.q_offset = 0;
-        ap.num_heads = hq;
-        ap.num_kv_heads = c.num_key_value_heads;
-        ap.head_dim = d;
-        ap.scale = 1.0f / std::sqrt(static_cast<float>(d));
-        ap.causal = false;  // memory rows precede every query token
-        MNEME_RETURN_IF_ERROR(be_->Attention(ap));
-      }
+      MNEME_RETURN_IF_ERROR(AttendRows(s, t));
       MNEME_RETURN_IF_ERROR(be_->CopyToHost(out_.data(), dout_->data(), qn * sizeof(float)));
       MNEME_RETURN_IF_ERROR(be_->CopyToHost(lse_.data(), dlse_->data(), ln * sizeof(float)));
     }
     Writer(body).PutVector(out_).PutVector(lse_);
+    return absl::OkStatus();
+  }
+
+  // out/lse [t rows] = attention of dq_ over slot s's selected rows (dout_, dlse_).
+  absl::Status AttendRows(size_t s, int64_t t) {
+    const model::ModelConfig& c = shard_->memory().model_config();
+    const int64_t hq = c.num_attention_heads, d = c.head_dim;
+    // Queries in blocks of at most kv_len rows (the op wants q_offset + q_tokens <= kv_len; with
+    // causal off every query row sees every memory row, so blocks are independent).
+    for (int64_t at = 0; at < t; at += rows_[s]) {
+      const int64_t n = std::min(rows_[s], t - at);
+      kernels::AttentionParams ap;
+      ap.q = dq_->f32() + at * hq * d;
+      ap.k = k_[s]->f32();
+      ap.v = v_[s]->f32();
+      ap.out = dout_->f32() + at * hq * d;
+      ap.lse = dlse_->f32() + at * hq;
+      ap.q_tokens = n;
+      ap.kv_len = rows_[s];
+      ap.q_offset = 0;
+      ap.num_heads = hq;
+      ap.num_kv_heads = c.num_key_value_heads;
+      ap.head_dim = d;
+      ap.scale = 1.0f / std::sqrt(static_cast<float>(d));
+      ap.causal = false;  // memory rows precede every query token
+      MNEME_RETURN_IF_ERROR(be_->Attention(ap));
+    }
+    return absl::OkStatus();
+  }
+
+  // kAttend over the link: q arrives device to device, out and lse leave the same way (queued
+  // here, completed by Finish after the reply).
+  absl::Status AttendOnDevice(size_t s, int64_t t, size_t qn, size_t ln, std::string* body) {
+    MNEME_RETURN_IF_ERROR(Ensure(be_, &dq_, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(Ensure(be_, &dout_, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(Ensure(be_, &dlse_, ln * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(link_->Recv(0, dq_->data(), qn * sizeof(float)));
+    if (rows_[s] == 0) {  // selected nothing: contributes nothing to the merge
+      out_.assign(qn, 0.0f);
+      lse_.assign(ln, -std::numeric_limits<float>::infinity());
+      MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dout_->data(), out_.data(), qn * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dlse_->data(), lse_.data(), ln * sizeof(float)));
+    } else {
+      MNEME_RETURN_IF_ERROR(AttendRows(s, t));
+    }
+    MNEME_RETURN_IF_ERROR(link_->GroupStart());
+    MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(link_->GroupEnd());
+    pending_ = true;
     return absl::OkStatus();
   }
 
@@ -210,6 +267,9 @@ class Server {
 
   Shard* shard_;
   kernels::Backend* be_;
+  kernels::DeviceLink* link_;
+  bool pending_ = false;                                  // link transfers queued by the last request
+  std::unique_ptr<kernels::DeviceMemory> fk_, fv_;        // kFetch rows staged for the link
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per slot, IDSA selection
   std::vector<int64_t> rows_;
   std::unique_ptr<kernels::DeviceMemory> dq_, dout_, dlse_;
@@ -219,8 +279,8 @@ class Server {
 }  // namespace
 
 absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::milliseconds reply_timeout,
-                        std::string* shutdown_reason) {
-  Server server(shard);
+                        std::string* shutdown_reason, kernels::DeviceLink* link) {
+  Server server(shard, link);
   std::string request, body, reply;
   for (;;) {
     absl::Status got = transport->Recv(0, kRequestTag, &request, Never());
@@ -239,6 +299,7 @@ absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::millise
     Writer(&reply).PutStatus(st);
     if (st.ok()) reply += body;
     MNEME_RETURN_IF_ERROR(transport->Send(0, kReplyTag, reply, After(reply_timeout)));
+    MNEME_RETURN_IF_ERROR(server.Finish(After(reply_timeout)));
   }
 }
 

@@ -6,14 +6,17 @@
 #include "absl/status/status.h"
 #include "engine/parallel/shard.h"
 #include "engine/parallel/transport.h"
+#include "kernels/device_link.h"
 
 namespace mneme::parallel {
 
 // Returns OK after kShutdown (its reason goes to *shutdown_reason when given); UNAVAILABLE when
 // the coordinator is lost (its process is gone, or a reply cannot be delivered within
 // `reply_timeout`). Errors of single requests are answered to the coordinator, not returned.
+// With `link` (NCCL between distinct GPUs; the coordinator must have one too) rows, queries
+// and partial outputs move device to device; the request/reply headers stay on `transport`.
 [[nodiscard]] absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::milliseconds reply_timeout,
-                                      std::string* shutdown_reason = nullptr);
+                                      std::string* shutdown_reason = nullptr, kernels::DeviceLink* link = nullptr);
 
 }  // namespace mneme::parallel
 

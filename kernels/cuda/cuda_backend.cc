@@ -83,6 +83,7 @@ class CudaBackend final : public Backend {
 
   std::string name() const override { return "cuda"; }
   bool host_addressable() const override { return false; }
+  void* native_stream() const override { return stream_; }
 
   absl::StatusOr<std::unique_ptr<DeviceMemory>> Allocate(size_t bytes) override {
     void* p = nullptr;

@@ -26,6 +26,7 @@
 #include "engine/parallel/shard.h"
 #include "engine/parallel/sharded_memory.h"
 #include "engine/parallel/worker.h"
+#include "kernels/device_link.h"
 #include "memory/memory_index.h"
 #include "tools/gen/contract_corpus.h"
 #include "tools/mneme/bench_util.h"
@@ -121,22 +122,27 @@ class BenchParallelCommand final : public Command {
     }
     encoded.clear();
     MNEME_RETURN_IF_ERROR(transport->Barrier(parallel::Never()));  // every shard is built
+    std::unique_ptr<kernels::DeviceLink> link;  // NCCL when the ranks chose it (a collective)
+    if (ctx.cluster != nullptr) {
+      MNEME_ASSIGN_OR_RETURN(link, ctx.cluster->MakeLink(mem->backend()));
+    }
     if (rank != 0) {
       *ctx.err << absl::StrFormat("mneme rank %d: shard of %d tokens ready\n", rank, tokens);
-      return parallel::ServeShard(transport, shard.get(), timeout);
+      return parallel::ServeShard(transport, shard.get(), timeout, nullptr, link.get());
     }
-    absl::Status st = Coordinate(ctx, transport, shard.get(), qs, ask_tokens, repeats, model_dir);
+    absl::Status st = Coordinate(ctx, transport, shard.get(), link.get(), qs, ask_tokens, repeats, model_dir);
     parallel::ShutdownWorkers(transport, st.ok() ? "bench done" : "bench failed");
     return st;
   }
 
  private:
   absl::Status Coordinate(Context& ctx, parallel::Transport* transport, parallel::Shard* shard,
-                          const std::vector<gen::CorpusQuestion>& qs, int64_t ask_tokens, int64_t repeats,
+                          kernels::DeviceLink* link, const std::vector<gen::CorpusQuestion>& qs, int64_t ask_tokens, int64_t repeats,
                           const std::string& model_dir) {
     MemorySession& mem = shard->memory();
     parallel::ShardedOptions so;
     so.top_m = ctx.cluster != nullptr ? ctx.cluster->top_m() : 0;
+    so.link = link;
     if (ctx.cluster != nullptr) so.timeout = std::chrono::milliseconds(ctx.cluster->timeout_ms());
     parallel::ShardedMemory sharded(transport, shard, so);
     MNEME_RETURN_IF_ERROR(sharded.Refresh());
@@ -204,7 +210,7 @@ class BenchParallelCommand final : public Command {
     nlohmann::json j = {{"model", model_dir},
                         {"backend", mem.backend_name()},
                         {"ranks", transport->size()},
-                        {"transport", transport->name()},
+                        {"transport", link != nullptr ? transport->name() + "+" + link->name() : transport->name()},
                         {"memory_documents", sharded.live_documents()},
                         {"rank0_chunks", local.index().total_chunks()},
                         {"rank0_tokens", local.index().total_tokens()},

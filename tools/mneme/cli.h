@@ -24,6 +24,10 @@ class StoredSession;
 namespace parallel {
 class Transport;
 }
+namespace kernels {
+class Backend;
+class DeviceLink;
+}
 }  // namespace mneme
 
 namespace mneme::cli {
@@ -70,6 +74,9 @@ class Cluster {
   virtual absl::StatusOr<std::unique_ptr<SessionApi>> Coordinate(std::unique_ptr<StoredSession> shard,
                                                                  const std::string& name) = 0;
   virtual parallel::Transport* transport() = 0;
+  // The device-to-device link the ranks agreed on (NCCL between distinct GPUs), or null. A
+  // collective: every rank calls it once its backend exists.
+  virtual absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> MakeLink(kernels::Backend* backend) = 0;
   // --parallel-mode idsa, --top-m, --rank-timeout-ms.
   virtual bool idsa() const = 0;
   virtual int top_m() const = 0;

@@ -15,6 +15,7 @@
 #include "engine/parallel/parallel_session.h"
 #include "engine/parallel/placement.h"
 #include "engine/parallel/worker.h"
+#include "kernels/device_link.h"
 #include "kernels/ops.h"
 #include "tools/mneme/session_loader.h"
 
@@ -34,10 +35,18 @@ class MpiCluster final : public Cluster {
     so.timeout = std::chrono::milliseconds(opts_.timeout_ms);
     const int64_t next = manifest_.next_ordinal.count(name) ? manifest_.next_ordinal.at(name) : 0;
     std::cerr << absl::StrFormat("mneme: memory parallel over %d ranks, %s mode\n", size(), opts_.idsa ? "idsa" : "exact");
-    MNEME_ASSIGN_OR_RETURN(auto s, parallel::ParallelSession::Open(transport_.get(),
-                                                                    parallel::Shard::Stored(std::move(shard)), so, next));
+    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, MakeLink(shard->memory().backend()));
+    MNEME_ASSIGN_OR_RETURN(auto s, parallel::ParallelSession::Open(transport_.get(), parallel::Shard::Stored(std::move(shard)),
+                                                                    so, next, std::move(link)));
     return std::unique_ptr<SessionApi>(std::move(s));
   }
+
+  // The NCCL link when the ranks chose it (PrepareCluster), else null. A collective.
+  absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> MakeLink(kernels::Backend* backend) override {
+    if (nccl_id_.empty()) return std::unique_ptr<kernels::DeviceLink>();
+    return kernels::NewNcclLink(backend, rank(), size(), nccl_id_);
+  }
+  std::string nccl_id_;  // set by PrepareCluster when every rank has its own GPU and NCCL loads
 
   parallel::MpiTransport* transport() override { return transport_.get(); }
   bool idsa() const override { return opts_.idsa; }
@@ -58,28 +67,55 @@ const std::set<std::string>& ClusterCommands() {
   return c;
 }
 
-// Which GPU each rank drives, and the transport that follows: rank 0 says it once. NCCL refuses
-// two ranks on one GPU ("Duplicate GPU detected"), so ranks sharing one must use MPI; MPI is
-// also the only transport built so far.
-absl::Status DescribeDevices(MpiCluster* c, Context& ctx) {
+// Which GPU each rank drives, and the transport that follows (a collective; rank 0 says it
+// once). NCCL moves device data between ranks when every rank has its own GPU and libnccl loads;
+// it refuses two ranks on one GPU ("Duplicate GPU detected"), so ranks sharing one use MPI
+// through page-locked host buffers. --transport mpi|nccl forces a choice.
+absl::Status ChooseTransport(MpiCluster* c, Context& ctx) {
   const bool cuda = ctx.backend != "cpu" && kernels::CudaDeviceForThisProcess() >= 0;
   const std::string mine = c->transport()->hosts()[static_cast<size_t>(c->rank())] + ":" +
                            (cuda ? "gpu" + std::to_string(kernels::CudaDeviceForThisProcess()) : "cpu");
   MNEME_ASSIGN_OR_RETURN(std::vector<std::string> all, c->transport()->AllGather(mine));
-  if (c->rank() != 0) return absl::OkStatus();
   std::map<std::string, std::vector<int>> by_device;
   for (size_t r = 0; r < all.size(); ++r) by_device[all[r]].push_back(static_cast<int>(r));
+  bool all_gpu = true;
   std::string shared;
   for (const auto& [device, ranks] : by_device) {
+    if (device.find(":gpu") == std::string::npos) all_gpu = false;
     if (ranks.size() < 2 || device.find(":gpu") == std::string::npos) continue;
     shared += absl::StrFormat("%s%s (ranks %s)", shared.empty() ? "" : ", ", device, absl::StrJoin(ranks, ","));
   }
-  if (!shared.empty()) {
-    *ctx.err << absl::StrFormat("mneme: %d ranks, GPUs shared: %s; NCCL refuses ranks sharing a GPU, so the ranks "
-                                "talk over MPI through page-locked host buffers\n", c->size(), shared);
-  } else {
-    *ctx.err << absl::StrFormat("mneme: %d ranks on %d %s; transport MPI through host buffers (the NCCL transport "
-                                "is not built yet)\n", c->size(), by_device.size(), cuda ? "GPUs" : "CPU processes");
+  const std::string& want = c->options().transport;
+  std::string why;  // why not NCCL; every rank reaches the same verdict from the same list
+  if (!all_gpu) {
+    why = "ranks run on the CPU";
+  } else if (!shared.empty()) {
+    why = "GPUs shared: " + shared + "; NCCL refuses ranks sharing a GPU";
+  } else if (want == "mpi") {
+    why = "--transport mpi";
+  }
+  std::string id;
+  if (why.empty() && c->rank() == 0) {
+    absl::StatusOr<std::string> made = kernels::NcclUniqueId();
+    if (made.ok()) {
+      id = *made;
+    } else {
+      why = std::string(made.status().message());
+    }
+  }
+  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> ids, c->transport()->AllGather(c->rank() == 0 ? id : std::string()));
+  id = ids[0];  // rank 0's
+  if (id.empty() && why.empty()) why = "NCCL is not available on rank 0";
+  if (want == "nccl" && id.empty()) return absl::FailedPreconditionError("--transport nccl: " + why);
+  c->nccl_id_ = id;
+  if (c->rank() == 0) {
+    if (!id.empty()) {
+      *ctx.err << absl::StrFormat("mneme: %d ranks on %d GPUs; NCCL moves K/V rows, queries and partial outputs "
+                                  "device to device (MPI carries the requests)\n", c->size(), by_device.size());
+    } else {
+      *ctx.err << absl::StrFormat("mneme: %d ranks on %d %s; transport MPI through page-locked host buffers (%s)\n",
+                                  c->size(), by_device.size(), all_gpu ? "GPUs" : "devices", why);
+    }
   }
   return absl::OkStatus();
 }
@@ -100,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, c
 
 absl::Status PrepareCluster(Cluster* cluster, const std::string& command, Context& ctx) {
   auto* c = static_cast<MpiCluster*>(cluster);
-  MNEME_RETURN_IF_ERROR(DescribeDevices(c, ctx));
+  MNEME_RETURN_IF_ERROR(ChooseTransport(c, ctx));
   absl::Status st;
   if (ClusterCommands().count(command) == 0) {
     st = absl::InvalidArgumentError(absl::StrFormat(
@@ -143,9 +179,10 @@ absl::Status ServeCommand(Cluster* cluster, const std::string& command, const st
     *ctx.err << absl::StrFormat("mneme rank %d (pid %d): serving %s of session '%s'\n", c->rank(), ::getpid(),
                                 ctx.store_dir, session);
     ctx.err->flush();
+    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, c->MakeLink(shard->memory().backend()));
     std::string reason;
     absl::Status served = parallel::ServeShard(c->transport(), shard.get(),
-                                               std::chrono::milliseconds(c->options().timeout_ms), &reason);
+                                               std::chrono::milliseconds(c->options().timeout_ms), &reason, link.get());
     if (served.ok()) return absl::OkStatus();
     return served;
   }();

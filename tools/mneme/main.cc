@@ -130,6 +130,11 @@ int Main(int argc, char** argv) {
         return ReportError(UsageError(flag + " expects a positive integer"), ctx);
       }
       (flag == "--top-m" ? cluster_opts.top_m : cluster_opts.timeout_ms) = n;
+    } else if (a == "--transport" || a.rfind("--transport=", 0) == 0) {
+      if (!value_of("--transport", &v) || (v != "auto" && v != "mpi" && v != "nccl")) {
+        return ReportError(UsageError("--transport expects auto, mpi or nccl"), ctx);
+      }
+      cluster_opts.transport = v;
     } else if (a == "-q" || a == "--quiet") {
       ctx.quiet = true;
     } else if (a == "-h" || a == "--help" || a == "help") {
