@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "absl/strings/str_format.h"
@@ -32,11 +33,14 @@ class Server {
     rows_.assign(slots, 0);
   }
 
-  // After the reply went out: waits for the device transfers Handle queued (they complete once
-  // the coordinator, having read the reply, posts its side).
+  // After the reply went out: posts the device transfers Handle prepared and waits for them.
+  // They must follow the reply: the coordinator posts its side once it has read the reply, and
+  // NCCL's first transfer between two ranks blocks both until they meet (lazy connection).
   absl::Status Finish(Deadline deadline) {
-    if (!pending_) return absl::OkStatus();
-    pending_ = false;
+    if (!after_reply_) return absl::OkStatus();
+    std::function<absl::Status()> post = std::move(after_reply_);
+    after_reply_ = nullptr;
+    MNEME_RETURN_IF_ERROR(post());
     return link_->Wait(deadline);
   }
 
@@ -137,16 +141,17 @@ class Server {
       MNEME_RETURN_IF_ERROR(Ensure(be_, &fk_, bytes));
       MNEME_RETURN_IF_ERROR(Ensure(be_, &fv_, bytes));
       MNEME_RETURN_IF_ERROR(shard_->memory().local_memory()->Load(slot, locals, fk_->f32(), fv_->f32(), rows).status());
-      MNEME_RETURN_IF_ERROR(link_->GroupStart());
-      int64_t at = 0;
-      for (int64_t l : locals) {
-        const size_t n = static_cast<size_t>(index.num_chunks(l) * width) * sizeof(float);
-        MNEME_RETURN_IF_ERROR(link_->Send(0, fk_->f32() + at * width, n));
-        MNEME_RETURN_IF_ERROR(link_->Send(0, fv_->f32() + at * width, n));
-        at += index.num_chunks(l);
-      }
-      MNEME_RETURN_IF_ERROR(link_->GroupEnd());
-      pending_ = true;
+      after_reply_ = [this, locals, width, &index]() -> absl::Status {
+        MNEME_RETURN_IF_ERROR(link_->GroupStart());
+        int64_t at = 0;
+        for (int64_t l : locals) {
+          const size_t n = static_cast<size_t>(index.num_chunks(l) * width) * sizeof(float);
+          MNEME_RETURN_IF_ERROR(link_->Send(0, fk_->f32() + at * width, n));
+          MNEME_RETURN_IF_ERROR(link_->Send(0, fv_->f32() + at * width, n));
+          at += index.num_chunks(l);
+        }
+        return link_->GroupEnd();
+      };
       return absl::OkStatus();
     }
     body->reserve(body->size() + 2 * (16 + static_cast<size_t>(rows * width) * sizeof(float)));
@@ -217,8 +222,9 @@ class Server {
     return absl::OkStatus();
   }
 
-  // kAttend over the link: q arrives device to device, out and lse leave the same way (queued
-  // here, completed by Finish after the reply).
+  // kAttend over the link: q arrives device to device (its receive is posted here; the
+  // coordinator posts the send right after its request), out and lse leave the same way, posted
+  // by Finish after the reply.
   absl::Status AttendOnDevice(size_t s, int64_t t, size_t qn, size_t ln, std::string* body) {
     MNEME_RETURN_IF_ERROR(Ensure(be_, &dq_, qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(Ensure(be_, &dout_, qn * sizeof(float)));
@@ -232,11 +238,12 @@ class Server {
     } else {
       MNEME_RETURN_IF_ERROR(AttendRows(s, t));
     }
-    MNEME_RETURN_IF_ERROR(link_->GroupStart());
-    MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(link_->GroupEnd());
-    pending_ = true;
+    after_reply_ = [this, qn, ln]() -> absl::Status {
+      MNEME_RETURN_IF_ERROR(link_->GroupStart());
+      MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));
+      return link_->GroupEnd();
+    };
     return absl::OkStatus();
   }
 
@@ -268,7 +275,7 @@ class Server {
   Shard* shard_;
   kernels::Backend* be_;
   kernels::DeviceLink* link_;
-  bool pending_ = false;                                  // link transfers queued by the last request
+  std::function<absl::Status()> after_reply_;             // link sends of the last request
   std::unique_ptr<kernels::DeviceMemory> fk_, fv_;        // kFetch rows staged for the link
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per slot, IDSA selection
   std::vector<int64_t> rows_;

@@ -29,7 +29,7 @@ w=$(mktemp -d)
 $m model init --preset tiny-msa --seed 2 --out "$w/tiny" >/dev/null
 $m gen contracts --count 24 --seed 3 --out "$w/c.jsonl" >/dev/null
 for np in 1 2; do
-  mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" session create legal --model "$w/tiny" >/dev/null 2>>"$OUT/parity.err"
+  mpi $np $m ${PARITY_FLAGS:-} --backend cuda --precision fp32 --data "$w/d$np" session create legal --model "$w/tiny" >/dev/null 2>>"$OUT/parity.err"
   mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" -q doc add --session legal --jsonl "$w/c.jsonl" 2>>"$OUT/parity.err"
   mpi $np $m --backend cuda --precision fp32 --data "$w/d$np" --format json route --session legal \
     --question "What is the payment term?" > "$OUT/route_np$np.json" 2>>"$OUT/parity.err"
@@ -45,8 +45,8 @@ rm -rf "$w"
 # 2 and 3. The 4B-shape MSA model (random weights), bf16.
 [[ -d /tmp/m4b ]] || $m model init --preset 4b-msa --seed 0 --out /tmp/m4b >/dev/null
 ENCODE_DOCS=${ENCODE_DOCS:-101}  # prime to the rank count: copies of a document spread over ranks
-bench() {  # ranks tokens tag
-  mpi "$1" $m --backend cuda --precision bf16 --format json bench parallel --model /tmp/m4b --memory-tokens "$2" \
+bench() {  # ranks tokens tag [extra global flags]
+  mpi "$1" $m ${4:-} --backend cuda --precision bf16 --format json bench parallel --model /tmp/m4b --memory-tokens "$2" \
     --encode-docs "$ENCODE_DOCS" --questions 8 --repeats 3 > "$OUT/$3.json" 2> "$OUT/$3.err"
   echo "$3 rc=$?: $(cat "$OUT/$3.json")" | tee -a "$OUT/summary.txt"
 }
@@ -54,6 +54,12 @@ if [[ -z "${SKIP_MODES:-}" ]]; then
   for t in $TOKENS; do
     bench 1 "$t" "modes_np1_$t"
     bench "$RANKS" "$t" "modes_np${RANKS}_$t"
+  done
+fi
+if [[ -n "${COMPARE_TRANSPORTS:-}" ]]; then  # multi-GPU hosts: NCCL (auto) against MPI
+  for t in $TOKENS; do
+    bench "$RANKS" "$t" "transport_mpi_np${RANKS}_$t" "--transport mpi"
+    bench "$RANKS" "$t" "transport_nccl_np${RANKS}_$t" "--transport nccl"
   done
 fi
 if [[ -n "${WEAK:-}" ]]; then
