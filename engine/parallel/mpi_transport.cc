@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/str_format.h"
@@ -101,11 +102,20 @@ absl::Status MpiTransport::Recv(int peer, int tag, std::string* out, Deadline de
     if (found) {
       int count = 0;
       MPI_Get_count(&st, MPI_BYTE, &count);
-      out->resize(static_cast<size_t>(count));
+      // The receive may outlive this call when the peer stalls mid-message: its buffer is
+      // handed over only on completion and deliberately leaked otherwise (the process is
+      // about to give up on MPI), so a late transfer never writes into freed memory.
+      auto buffer = std::make_unique<std::string>(static_cast<size_t>(count), '\0');
       MPI_Request req;
-      rc = MPI_Imrecv(out->data(), count, MPI_BYTE, &msg, &req);
+      rc = MPI_Imrecv(buffer->data(), count, MPI_BYTE, &msg, &req);
       if (rc != MPI_SUCCESS) return absl::UnavailableError(absl::StrFormat("rank %d lost: receive failed", peer));
-      return Wait(&req, peer, "message", deadline);
+      absl::Status done = Wait(&req, peer, "message", deadline);
+      if (!done.ok()) {
+        buffer.release();  // NOLINT: see above
+        return done;
+      }
+      *out = std::move(*buffer);
+      return absl::OkStatus();
     }
     if (Clock::now() > deadline || ((spins & 1023) == 1023 && PeerGone(peer))) {
       return absl::UnavailableError(absl::StrFormat("rank %d lost: no message within the deadline", peer));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
@@ -74,18 +75,39 @@ absl::Status ParallelSession::AppendBatch(const std::vector<DocumentInput>& docs
     }
     MNEME_RETURN_IF_ERROR(memory_->SendRequest(r, req));
   }
+  // Each rank stores its part in order and stops at its first failure; the batch fails at the
+  // lowest global ordinal any rank (or the planning above) failed at.
   std::vector<std::pair<int, ShardAppended>> stored;
-  absl::Status first_error;
+  int64_t failed_at = std::numeric_limits<int64_t>::max();
+  absl::Status first_error = bad;
+  if (!bad.ok()) {  // the planning loop stopped at the first document it could not place
+    failed_at = next_;
+    for (const auto& list : per_rank) failed_at += static_cast<int64_t>(list.size());
+  }
+  auto note_failure = [&](int rank, const absl::Status& st, size_t stored_count) {
+    const std::vector<ShardInput>& list = per_rank[static_cast<size_t>(rank)];
+    if (st.ok() || stored_count >= list.size()) return;
+    const int64_t at = list[stored_count].global;
+    if (at < failed_at) {
+      failed_at = at;
+      first_error = absl::Status(st.code(), absl::StrFormat("document %d (rank %d): %s", at, rank, st.message()));
+    }
+  };
   {
     std::vector<ShardAppended> mine;
     absl::Status st = local_->AppendBatch(per_rank[0], &mine);
+    note_failure(0, st, mine.size());
     for (ShardAppended& a : mine) stored.push_back({0, std::move(a)});
-    if (!st.ok()) first_error = st;
   }
+  absl::Status lost;  // a rank that does not answer: what it stored is unknown until restart
   for (int r = 1; r < n; ++r) {
     if (per_rank[static_cast<size_t>(r)].empty()) continue;
-    MNEME_ASSIGN_OR_RETURN(std::string body, memory_->ReceiveReply(r));
-    Reader in(body);
+    absl::StatusOr<std::string> body = memory_->ReceiveReply(r);
+    if (!body.ok()) {
+      if (lost.ok()) lost = body.status();
+      continue;
+    }
+    Reader in(*body);
     MNEME_ASSIGN_OR_RETURN(uint64_t count, in.Get<uint64_t>());
     for (uint64_t i = 0; i < count; ++i) {
       ShardAppended a;
@@ -98,20 +120,29 @@ absl::Status ParallelSession::AppendBatch(const std::vector<DocumentInput>& docs
     }
     absl::Status st;
     MNEME_RETURN_IF_ERROR(in.GetStatus(&st));
-    if (!st.ok() && first_error.ok()) first_error = absl::Status(st.code(), absl::StrFormat("rank %d: %s", r, st.message()));
+    note_failure(r, st, static_cast<size_t>(count));
   }
   std::sort(stored.begin(), stored.end(), [](const auto& a, const auto& b) { return a.second.global < b.second.global; });
   for (auto& [rank, a] : stored) {
     memory_->Placed(a.global, rank, a.chunks);
     for (int64_t e : a.evicted) memory_->Deleted(e);
     next_ = std::max(next_, a.global + 1);
+  }
+  if (!lost.ok()) return lost;
+  // As in one process: every document before the failing one is stored and reported, nothing
+  // after it is. Other ranks may already have stored later documents: they are tombstoned (their
+  // ordinals stay used), so a retry of the rest does not duplicate them.
+  for (auto& [rank, a] : stored) {
+    if (a.global > failed_at) {
+      if (absl::Status d = Delete(a.global); !d.ok() && first_error.ok()) first_error = d;
+      continue;
+    }
     StoredAppend out;
     out.doc = AppendedDocument{a.global, a.id, a.tokens, a.chunks};
     out.evicted = a.evicted;
     done->push_back(std::move(out));
   }
-  if (!first_error.ok()) return first_error;
-  return bad;
+  return first_error;
 }
 
 absl::Status ParallelSession::Delete(int64_t ordinal) {

@@ -25,6 +25,19 @@ struct Located {
   int64_t chunks;
 };
 
+// Removes what a crash between a manifest switch and the cleanup after it left behind: every
+// generation but the one in force (and the unsharded store once a sharded generation rules).
+void RemoveStaleGenerations(const std::string& data_dir, int64_t current) {
+  std::error_code ec;
+  const fs::path shards = fs::path(data_dir) / "shards";
+  if (fs::is_directory(shards, ec)) {
+    for (const fs::directory_entry& e : fs::directory_iterator(shards, ec)) {
+      if (e.path().filename() != absl::StrFormat("g%d", current)) fs::remove_all(e.path(), ec);
+    }
+  }
+  if (current > 0) fs::remove_all(fs::path(data_dir) / "db", ec);
+}
+
 }  // namespace
 
 absl::StatusOr<Manifest> ReadManifest(const std::string& data_dir) {
@@ -68,6 +81,7 @@ absl::StatusOr<ReshardReport> EnsureRanks(const std::string& data_dir, int ranks
   ReshardReport report;
   report.from_ranks = old.ranks;
   report.to_ranks = ranks;
+  RemoveStaleGenerations(data_dir, old.generation);
   if (old.ranks == ranks) return report;
   std::error_code ec;
   memory::StoreOptions ro;
@@ -75,9 +89,23 @@ absl::StatusOr<ReshardReport> EnsureRanks(const std::string& data_dir, int ranks
   std::vector<std::unique_ptr<memory::Store>> from;
   for (int r = 0; r < old.ranks; ++r) {
     const std::string dir = ShardDir(data_dir, old.generation, r);
-    if (!fs::exists(dir + "/db", ec)) {  // a rank that never stored anything (or a fresh directory)
+    if (!fs::exists(dir + "/db", ec)) {
+      // Only the unsharded directory may lack its store (nothing was ever stored). A sharded
+      // generation has every rank's store (the ranks create them on start): a missing one is a
+      // bad mount or a host-local directory, and going on would drop its documents.
+      if (old.generation > 0) {
+        return absl::DataLossError(absl::StrFormat(
+            "%s: rank %d's store of generation %d is missing (is the directory shared by every host?); "
+            "not re-sharding", data_dir, r, old.generation));
+      }
       from.push_back(nullptr);
       continue;
+    }
+    // Snapshots live beside a store; the old generation is removed after the switch.
+    if (old.generation > 0 && fs::exists(dir + "/snapshots", ec) && !fs::is_empty(dir + "/snapshots", ec)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s holds snapshots; move them out before re-sharding (they would be removed with generation %d)", dir,
+          old.generation));
     }
     MNEME_ASSIGN_OR_RETURN(auto s, memory::Store::Open(dir, ro));
     from.push_back(std::move(s));

@@ -12,7 +12,9 @@
 // Re-sharding to another N copies every live document's stored bytes (text and encoded
 // segments, no re-encoding) into a new generation in global ordinal order under the same rule,
 // then switches the manifest and removes the old generation: a crash before the switch leaves
-// the old generation in force, one after it leaves only garbage the next re-shard removes.
+// the old generation in force, one after it leaves only garbage that the next start removes
+// (EnsureRanks drops every generation but the current one). A sharded generation missing a
+// rank's store, or holding snapshots, is not re-sharded (DataLoss / FailedPrecondition).
 #ifndef MNEME_ENGINE_PARALLEL_PLACEMENT_H_
 #define MNEME_ENGINE_PARALLEL_PLACEMENT_H_
 

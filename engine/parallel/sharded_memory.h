@@ -67,6 +67,8 @@ class ShardedMemory final : public query::RoutedMemory {
   [[nodiscard]] absl::StatusOr<std::string> ReceiveReply(int rank);
 
  private:
+  // A kFetch reply from `rank` for `list`: checks its row count and returns what follows it.
+  absl::StatusOr<std::string> ReceiveRows(int rank, const std::vector<int64_t>& list);
   // Host path of MergeAttention: the workers' partial outputs from their replies into parts_.
   absl::Status ReceiveParts(size_t qn, size_t ln);
 

@@ -99,6 +99,7 @@ class Reader {
   }
   bool done() const { return at_ == in_.size(); }
   size_t position() const { return at_; }
+  size_t remaining() const { return in_.size() - at_; }
 
  private:
   absl::Status Short(size_t want) const {

@@ -93,7 +93,12 @@ class Server {
     MNEME_ASSIGN_OR_RETURN(uint8_t idsa, in.Get<uint8_t>());
     MNEME_ASSIGN_OR_RETURN(int64_t t, in.Get<int64_t>());
     MNEME_RETURN_IF_ERROR(CheckSlot(slot));
-    if (t < 1 || t > (1 << 20)) return absl::InvalidArgumentError(absl::StrFormat("select: %d routing rows", t));
+    if (t < 1 || t > (1 << 20) || top < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat("select: %d routing rows, top %d", t, top));
+    }
+    if (static_cast<size_t>(t * Width()) * sizeof(float) > in.remaining()) {
+      return absl::InvalidArgumentError("select: the message is shorter than its routing queries");
+    }
     q_.resize(static_cast<size_t>(t * Width()));
     MNEME_RETURN_IF_ERROR(in.GetInto(q_.data(), q_.size()));
     query::LocalMemory* local = shard_->memory().local_memory();
@@ -249,13 +254,16 @@ class Server {
 
   absl::Status Append(Reader& in, std::string* body) {
     MNEME_ASSIGN_OR_RETURN(uint64_t n, in.Get<uint64_t>());
-    std::vector<ShardInput> docs(static_cast<size_t>(std::min<uint64_t>(n, 1 << 20)));
+    // Every document takes at least 40 bytes of the message: a larger count is malformed.
+    if (n > in.remaining() / 40) return absl::InvalidArgumentError(absl::StrFormat("append: %d documents", n));
+    std::vector<ShardInput> docs(static_cast<size_t>(n));
     for (ShardInput& d : docs) {
       MNEME_ASSIGN_OR_RETURN(d.global, in.Get<int64_t>());
       MNEME_ASSIGN_OR_RETURN(d.text, in.GetString());
       MNEME_ASSIGN_OR_RETURN(d.source, in.GetString());
       MNEME_ASSIGN_OR_RETURN(uint64_t tags, in.Get<uint64_t>());
-      for (uint64_t i = 0; i < tags && i < 4096; ++i) {
+      if (tags > in.remaining() / 8) return absl::InvalidArgumentError(absl::StrFormat("append: %d tags", tags));
+      for (uint64_t i = 0; i < tags; ++i) {
         MNEME_ASSIGN_OR_RETURN(d.tags.emplace_back(), in.GetString());
       }
       MNEME_ASSIGN_OR_RETURN(d.part_of, in.Get<int64_t>());

@@ -47,20 +47,10 @@ class ParallelCliTest : public ::testing::Test {
 
   // np == 1 runs the plain binary (one process); np > 1 runs it under mpirun.
   static CliResult Run(int np, const std::string& data, const std::string& args, const std::string& mpi_extra = "") {
-    const std::string err_file = root_ + "/stderr";
     std::string cmd = np > 1 ? Mpirun(np, mpi_extra) : "";
     cmd += Quote(Binary()) + " --backend cpu --format json ";
     if (!data.empty()) cmd += "--data " + Quote(root_ + "/" + data) + " ";
-    cmd += args + " 2>" + Quote(err_file) + " </dev/null";
-    CliResult r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-    const int status = ::pclose(p);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = ReadFileToString(err_file).value_or("");
-    return r;
+    return testing::RunShell(cmd + args, root_);
   }
   static nlohmann::json Json(const CliResult& r) {
     auto j = ParseJson(r.out, "cli stdout");
@@ -168,6 +158,24 @@ TEST_F(ParallelCliTest, ReshardingThreeToTwoKeepsEveryDocument) {
   EXPECT_NE(single.err.find("sharded over 2 ranks"), std::string::npos) << single.err;
   CliResult back = Run(2, "reshard", route);  // same N: no re-shard
   EXPECT_EQ(back.err.find("re-sharded"), std::string::npos) << back.err;
+}
+
+TEST_F(ParallelCliTest, ReshardRefusesAMissingShardAndKeepsTheMemory) {
+  Build(2, "missing");
+  const std::string shard1 = root_ + "/missing/shards/g1/rank-1";
+  std::filesystem::rename(shard1 + "/db", root_ + "/missing-rank1-db");  // as if its mount were gone
+  const std::string route = std::string("route --session legal --question '") + kQuestion + "'";
+  CliResult r = testing::RunShell(Mpirun(1) + Quote(Binary()) + " --backend cpu --format json --data " +
+                                      Quote(root_ + "/missing") + " " + route, root_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("DATA_LOSS"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("rank 1's store of generation 1 is missing"), std::string::npos) << r.err;
+  // Nothing was switched or removed: with the shard back, two ranks route as before.
+  std::filesystem::rename(root_ + "/missing-rank1-db", shard1 + "/db");
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/missing/shards/g1/rank-0/db"));
+  CliResult back = Run(2, "missing", route);
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(Json(back)["layers"].size(), 1u);
 }
 
 // A rank that dies (SIGKILL) or stalls (SIGSTOP) between two questions of one job: the second

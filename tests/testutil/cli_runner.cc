@@ -22,11 +22,15 @@ CliResult RunMneme(const std::string& args, const std::string& scratch_dir,
                    const std::string& stdin_text) {
   const char* bin_dir = std::getenv("MNEME_BINARY_DIR");
   const std::string bin = std::string(bin_dir ? bin_dir : "build") + "/tools/mneme";
+  return RunShell(Quote(bin) + " " + args, scratch_dir, stdin_text);
+}
+
+CliResult RunShell(const std::string& command, const std::string& scratch_dir, const std::string& stdin_text) {
   const std::string tag = std::to_string(::getpid());
   const std::string err_file = scratch_dir + "/cli_stderr_" + tag;
   const std::string in_file = scratch_dir + "/cli_stdin_" + tag;
   EXPECT_TRUE(WriteFileAtomic(in_file, stdin_text).ok());
-  const std::string cmd = Quote(bin) + " " + args + " 2>" + Quote(err_file) + " <" + Quote(in_file);
+  const std::string cmd = command + " 2>" + Quote(err_file) + " <" + Quote(in_file);
   CliResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) {

@@ -22,6 +22,10 @@ std::string Quote(const std::string& s);
 CliResult RunMneme(const std::string& args, const std::string& scratch_dir,
                    const std::string& stdin_text = "");
 
+// Runs the shell command `cmd` (no redirections of its own) with `stdin_text` on standard input,
+// capturing stdout, stderr and the exit code; `scratch_dir` holds the stderr and stdin files.
+CliResult RunShell(const std::string& cmd, const std::string& scratch_dir, const std::string& stdin_text = "");
+
 // Parses each non-empty line of `text` as JSON (a test failure for a malformed line).
 std::vector<nlohmann::json> JsonLines(const std::string& text);
 

@@ -68,9 +68,10 @@ const std::set<std::string>& ClusterCommands() {
 }
 
 // Which GPU each rank drives, and the transport that follows (a collective; rank 0 says it
-// once). NCCL moves device data between ranks when every rank has its own GPU and libnccl loads;
-// it refuses two ranks on one GPU ("Duplicate GPU detected"), so ranks sharing one use MPI
-// through page-locked host buffers. --transport mpi|nccl forces a choice.
+// once). MPI through page-locked host buffers by default; --transport nccl opts in to the
+// experimental NCCL link, which needs every rank on its own GPU (NCCL refuses two ranks on one:
+// "Duplicate GPU detected") and a loadable libnccl. GPUs are told apart by host and ordinal, so
+// under a launcher that shows each task one GPU, every rank reads "gpu0" and looks shared.
 absl::Status ChooseTransport(MpiCluster* c, Context& ctx) {
   const bool cuda = ctx.backend != "cpu" && kernels::CudaDeviceForThisProcess() >= 0;
   const std::string mine = c->transport()->hosts()[static_cast<size_t>(c->rank())] + ":" +
@@ -198,9 +199,32 @@ absl::Status ServeCommand(Cluster* cluster, const std::string& command, const st
   return st;
 }
 
-void FinishCluster(Cluster* cluster, const std::string& command, const std::string& reason) {
+absl::Status FinishCluster(Cluster* cluster, const std::string& command, const absl::Status& status) {
   auto* c = static_cast<MpiCluster*>(cluster);
-  if (c->rank() == 0 && ServedCommand(command)) parallel::ShutdownWorkers(c->transport(), reason);
+  if (ServedCommand(command)) {
+    if (c->rank() == 0) {
+      parallel::ShutdownWorkers(c->transport(),
+                                status.ok() ? "rank 0 finished" : "rank 0 failed: " + std::string(status.message()));
+    }
+    return status;
+  }
+  if (command == "bench parallel") {
+    if (c->rank() != 0 && !status.ok()) {  // rank 0 and the others may be waiting on this rank
+      std::cerr << absl::StrFormat("mneme rank %d: %s\n", c->rank(), std::string(status.message()));
+      std::cerr.flush();
+      c->transport()->Abandon();
+      MPI_Abort(MPI_COMM_WORLD, 14);
+    }
+    return status;
+  }
+  // session create: every rank did its part; rank 0 reports the first failure of any.
+  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> errors,
+                         c->transport()->AllGather(status.ok() ? std::string() : std::string(status.message())));
+  if (c->rank() != 0 || !status.ok()) return status;
+  for (size_t r = 1; r < errors.size(); ++r) {
+    if (!errors[r].empty()) return absl::InternalError(absl::StrFormat("rank %d: %s", r, errors[r]));
+  }
+  return status;
 }
 
 void FailCluster(Cluster* cluster, const absl::Status& status) {

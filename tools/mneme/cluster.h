@@ -37,8 +37,11 @@ absl::Status ServeCommand(Cluster* cluster, const std::string& command, const st
 // Whether `command` needs the other ranks to serve (doc add/rm, route, ask).
 bool ServedCommand(const std::string& command);
 
-// Rank 0, after a served command (whatever its outcome): lets the workers leave their loops.
-void FinishCluster(Cluster* cluster, const std::string& command, const std::string& reason);
+// Every rank, after `command` ran with `status`: rank 0 lets the workers of a served command
+// leave their loops; for commands every rank runs itself, a failure on any rank is what rank 0
+// reports (session create), or ends the job (bench parallel, whose other ranks would wait).
+// Returns the status this rank should report.
+absl::Status FinishCluster(Cluster* cluster, const std::string& command, const absl::Status& status);
 
 // After a command on rank 0 failed with `status`: if a rank was lost, tells the others to exit
 // and ends the MPI job (never returns); otherwise returns.

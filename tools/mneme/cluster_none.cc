@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int*, char***, const Clust
 absl::Status PrepareCluster(Cluster*, const std::string&, Context&) { return absl::OkStatus(); }
 absl::Status ServeCommand(Cluster*, const std::string&, const std::string&, Context&) { return absl::OkStatus(); }
 bool ServedCommand(const std::string&) { return false; }
-void FinishCluster(Cluster*, const std::string&, const std::string&) {}
+absl::Status FinishCluster(Cluster*, const std::string&, const absl::Status& status) { return status; }
 void FailCluster(Cluster*, const absl::Status&) {}
 
 }  // namespace mneme::cli

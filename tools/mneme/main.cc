@@ -187,9 +187,7 @@ int Main(int argc, char** argv) {
     }
   }
   absl::Status s = cmd->Run(*args, ctx);
-  if (ctx.cluster != nullptr) {
-    FinishCluster(ctx.cluster, cmd->Name(), s.ok() ? "rank 0 finished" : "rank 0 failed: " + std::string(s.message()));
-  }
+  if (ctx.cluster != nullptr) s = FinishCluster(ctx.cluster, cmd->Name(), s);
   if (!s.ok()) {
     const int code = ReportError(s, ctx);
     if (ctx.cluster != nullptr) FailCluster(ctx.cluster, s);
