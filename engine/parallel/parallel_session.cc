@@ -102,7 +102,7 @@ absl::Status ParallelSession::AppendBatch(const std::vector<DocumentInput>& docs
   absl::Status lost;  // a rank that does not answer: what it stored is unknown until restart
   for (int r = 1; r < n; ++r) {
     if (per_rank[static_cast<size_t>(r)].empty()) continue;
-    absl::StatusOr<std::string> body = memory_->ReceiveReply(r);
+    absl::StatusOr<std::string_view> body = memory_->ReceiveReply(r);
     if (!body.ok()) {
       if (lost.ok()) lost = body.status();
       continue;

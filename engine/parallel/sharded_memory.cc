@@ -42,23 +42,23 @@ absl::Status ShardedMemory::SendRequest(int rank, const std::string& request) {
   return transport_->Send(rank, kRequestTag, request, After(opts_.timeout));
 }
 
-absl::StatusOr<std::string> ShardedMemory::ReceiveReply(int rank) {
-  std::string reply;
+absl::StatusOr<std::string_view> ShardedMemory::ReceiveReply(int rank) {
+  std::string& reply = replies_[static_cast<size_t>(rank)];
   MNEME_RETURN_IF_ERROR(transport_->Recv(rank, kReplyTag, &reply, After(opts_.timeout)));
   Reader in(reply);
   absl::Status st;
   MNEME_RETURN_IF_ERROR(in.GetStatus(&st));
   if (!st.ok()) return absl::Status(st.code(), absl::StrFormat("rank %d: %s", rank, st.message()));
-  return reply.substr(in.position());
+  return std::string_view(reply).substr(in.position());
 }
 
-absl::StatusOr<std::string> ShardedMemory::Call(int rank, const std::string& request) {
+absl::StatusOr<std::string_view> ShardedMemory::Call(int rank, const std::string& request) {
   MNEME_RETURN_IF_ERROR(SendRequest(rank, request));
   return ReceiveReply(rank);
 }
 
-absl::StatusOr<std::string> ShardedMemory::ReceiveRows(int rank, const std::vector<int64_t>& list) {
-  MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(rank));
+absl::StatusOr<std::string_view> ShardedMemory::ReceiveRows(int rank, const std::vector<int64_t>& list) {
+  MNEME_ASSIGN_OR_RETURN(std::string_view body, ReceiveReply(rank));
   Reader in(body);
   MNEME_ASSIGN_OR_RETURN(int64_t got, in.Get<int64_t>());
   int64_t expect = 0;
@@ -84,7 +84,7 @@ absl::Status ShardedMemory::Refresh() {
   std::string req;
   Writer(&req).Put<uint32_t>(static_cast<uint32_t>(Op::kInventory));
   for (int r = 1; r < transport_->size(); ++r) {
-    MNEME_ASSIGN_OR_RETURN(std::string body, Call(r, req));
+    MNEME_ASSIGN_OR_RETURN(std::string_view body, Call(r, req));
     Reader in(body);
     MNEME_ASSIGN_OR_RETURN(uint64_t n, in.Get<uint64_t>());
     for (uint64_t i = 0; i < n; ++i) {
@@ -132,7 +132,7 @@ absl::StatusOr<std::string> ShardedMemory::Text(int64_t ordinal) {
   if (owner == 0) return local_->memory().local_memory()->Text(local_->Local(ordinal));
   std::string req;
   Writer(&req).Put<uint32_t>(static_cast<uint32_t>(Op::kText)).Put<int64_t>(ordinal);
-  MNEME_ASSIGN_OR_RETURN(std::string body, Call(owner, req));
+  MNEME_ASSIGN_OR_RETURN(std::string_view body, Call(owner, req));
   Reader in(body);
   return in.GetString();
 }
@@ -179,7 +179,7 @@ absl::StatusOr<std::vector<query::ScoredDoc>> ShardedMemory::Select(int slot, co
   }
   for (int r = 1; r < transport_->size(); ++r) {
     absl::Status st = [&]() -> absl::Status {
-      MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+      MNEME_ASSIGN_OR_RETURN(std::string_view body, ReceiveReply(r));
       Reader in(body);
       MNEME_ASSIGN_OR_RETURN(uint64_t n, in.Get<uint64_t>());
       for (uint64_t i = 0; i < n; ++i) {
@@ -282,12 +282,12 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
   for (int r = 1; r < n; ++r) {
     const std::vector<int64_t>& list = wanted[static_cast<size_t>(r)];
     if (list.empty()) continue;
-    absl::StatusOr<std::string> got_body = ReceiveRows(r, list);
+    absl::StatusOr<std::string_view> got_body = ReceiveRows(r, list);
     if (!got_body.ok() || !error.ok()) {  // keep reading the others' replies, use none
       if (error.ok()) error = got_body.status();
       continue;
     }
-    const std::string& body = *got_body;
+    const std::string_view body = *got_body;
     Reader in(body);
     int64_t got = 0;
     for (int64_t g : list) got += chunks_[static_cast<size_t>(g)];
@@ -369,7 +369,7 @@ absl::Status ShardedMemory::ReceiveParts(size_t qn, size_t ln) {
   absl::Status error;  // every reply is read, so no worker stays blocked on one
   for (int r = 1; r < n; ++r) {
     absl::Status st = [&]() -> absl::Status {
-      MNEME_ASSIGN_OR_RETURN(std::string body, ReceiveReply(r));
+      MNEME_ASSIGN_OR_RETURN(std::string_view body, ReceiveReply(r));
       if (!error.ok()) return absl::OkStatus();
       Reader in(body);
       float* so = stage + static_cast<size_t>(r) * (qn + ln);

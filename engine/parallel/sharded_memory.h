@@ -61,14 +61,15 @@ class ShardedMemory final : public query::RoutedMemory {
   bool partial_attention() const override { return opts_.mode == Mode::kIdsa && transport_->size() > 1; }
   absl::Status MergeAttention(int slot, const float* q, int64_t t, float* out, float* lse) override;
 
-  // One request/reply round trip with a worker (the reply body after its status).
-  [[nodiscard]] absl::StatusOr<std::string> Call(int rank, const std::string& request);
+  // One request/reply round trip with a worker. Replies are the body after the worker's status,
+  // a view into this memory's buffer for that rank: valid until the next reply from it.
+  [[nodiscard]] absl::StatusOr<std::string_view> Call(int rank, const std::string& request);
   [[nodiscard]] absl::Status SendRequest(int rank, const std::string& request);
-  [[nodiscard]] absl::StatusOr<std::string> ReceiveReply(int rank);
+  [[nodiscard]] absl::StatusOr<std::string_view> ReceiveReply(int rank);
 
  private:
   // A kFetch reply from `rank` for `list`: checks its row count and returns what follows it.
-  absl::StatusOr<std::string> ReceiveRows(int rank, const std::vector<int64_t>& list);
+  absl::StatusOr<std::string_view> ReceiveRows(int rank, const std::vector<int64_t>& list);
   // Host path of MergeAttention: the workers' partial outputs from their replies into parts_.
   absl::Status ReceiveParts(size_t qn, size_t ln);
 
@@ -81,7 +82,7 @@ class ShardedMemory final : public query::RoutedMemory {
   int64_t live_ = 0;
   std::vector<std::vector<int64_t>> idsa_local_;  // per slot: the coordinator's own IDSA selection
   std::string request_;
-  std::vector<std::string> replies_;
+  std::vector<std::string> replies_;  // per rank, the last reply (ReceiveReply's views)
   std::unique_ptr<kernels::DeviceMemory> staging_, parts_, part_lse_;  // pinned host, backend, backend
   std::vector<float> q_host_;
 };

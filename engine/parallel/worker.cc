@@ -44,7 +44,7 @@ class Server {
     return link_->Wait(deadline);
   }
 
-  // Handles one request; the reply body (after the status) goes to `body`.
+  // Handles one request, appending the reply body to `body` (which holds the status already).
   absl::Status Handle(Op op, Reader& in, std::string* body, std::string* reason, bool* stop) {
     switch (op) {
       case Op::kSelect: return Select(in, body);
@@ -296,23 +296,27 @@ class Server {
 absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::milliseconds reply_timeout,
                         std::string* shutdown_reason, kernels::DeviceLink* link) {
   Server server(shard, link);
-  std::string request, body, reply;
+  std::string request, reply;
   for (;;) {
     absl::Status got = transport->Recv(0, kRequestTag, &request, Never());
     if (!got.ok()) return absl::UnavailableError(absl::StrFormat("coordinator (rank 0) lost: %s", got.message()));
     Reader in(request);
     absl::StatusOr<uint32_t> op = in.Get<uint32_t>();
-    body.clear();
+    // The body is appended straight after an OK status (no second copy of large replies); an
+    // error replaces it all.
+    reply.clear();
+    Writer(&reply).PutStatus(absl::OkStatus());
     std::string reason;
     bool stop = false;
-    absl::Status st = op.ok() ? server.Handle(static_cast<Op>(*op), in, &body, &reason, &stop) : op.status();
+    absl::Status st = op.ok() ? server.Handle(static_cast<Op>(*op), in, &reply, &reason, &stop) : op.status();
     if (stop) {
       if (shutdown_reason != nullptr) *shutdown_reason = reason;
       return absl::OkStatus();
     }
-    reply.clear();
-    Writer(&reply).PutStatus(st);
-    if (st.ok()) reply += body;
+    if (!st.ok()) {
+      reply.clear();
+      Writer(&reply).PutStatus(st);
+    }
     MNEME_RETURN_IF_ERROR(transport->Send(0, kReplyTag, reply, After(reply_timeout)));
     MNEME_RETURN_IF_ERROR(server.Finish(After(reply_timeout)));
   }
