@@ -32,7 +32,7 @@ class Writer {
   Writer& PutArray(const T* data, size_t n) {
     static_assert(std::is_trivially_copyable_v<T>);
     Put<uint64_t>(n);
-    out_->append(reinterpret_cast<const char*>(data), n * sizeof(T));
+    if (n > 0) out_->append(reinterpret_cast<const char*>(data), n * sizeof(T));
     return *this;
   }
   template <typename T>
@@ -67,7 +67,7 @@ class Reader {
     if (!n.ok()) return n.status();
     if (*n > (in_.size() - at_) / sizeof(T)) return Short(*n * sizeof(T));
     out->resize(static_cast<size_t>(*n));
-    std::memcpy(out->data(), in_.data() + at_, *n * sizeof(T));
+    if (*n > 0) std::memcpy(out->data(), in_.data() + at_, *n * sizeof(T));  // data() may be null when empty
     at_ += *n * sizeof(T);
     return absl::OkStatus();
   }
@@ -78,7 +78,7 @@ class Reader {
     if (!got.ok()) return got.status();
     if (*got != n) return absl::DataLossError(absl::StrFormat("message: %d elements where %d were expected", *got, n));
     if (n > (in_.size() - at_) / sizeof(T)) return Short(n * sizeof(T));
-    std::memcpy(dst, in_.data() + at_, n * sizeof(T));
+    if (n > 0) std::memcpy(dst, in_.data() + at_, n * sizeof(T));
     at_ += n * sizeof(T);
     return absl::OkStatus();
   }
