@@ -44,6 +44,17 @@ bool CudaAvailable(std::string* why) {
 #endif
 }
 
+absl::Status EnsureBuffer(Backend* backend, std::unique_ptr<DeviceMemory>* mem, size_t bytes, bool host) {
+  const size_t have = *mem ? (*mem)->size_bytes() : 0;
+  if (have >= bytes) return absl::OkStatus();
+  mem->reset();  // free first: the old contents are not needed
+  const size_t grown = std::max({bytes, 2 * have, size_t{4096}});
+  absl::StatusOr<std::unique_ptr<DeviceMemory>> got = host ? backend->AllocateHost(grown) : backend->Allocate(grown);
+  if (!got.ok()) return got.status();
+  *mem = std::move(*got);
+  return absl::OkStatus();
+}
+
 int CudaDeviceForThisProcess() {
 #ifdef MNEME_WITH_CUDA
   std::string error;

@@ -300,6 +300,12 @@ bool UsesBf16Weights(Precision precision, const Backend& backend);
 // saying which is missing. (Tests use it to skip GPU cases, loudly, only where no GPU exists.)
 bool CudaAvailable(std::string* why);
 
+// Grow-only scratch: makes *mem hold at least `bytes` of backend memory (page-locked host memory
+// with host = true), growing geometrically (at least doubling, 4 KiB minimum); the old contents
+// are discarded. REQUIRES: no queued work still reads or writes the old buffer.
+[[nodiscard]] absl::Status EnsureBuffer(Backend* backend, std::unique_ptr<DeviceMemory>* mem, size_t bytes,
+                                        bool host = false);
+
 // The CUDA device this process uses: under an MPI launcher, one per local rank
 // (local rank mod the visible devices: OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or
 // MPI_LOCALRANKID), else device 0; -1 without CUDA or a device.

@@ -43,8 +43,6 @@ class ParallelSession final : public SessionApi {
   std::string backend_name() const override;
   const tokenizer::Tokenizer& tokenizer() const override;
 
-  ShardedMemory& sharded() { return *memory_; }
-  Shard& local() { return *local_; }
 
  private:
   ParallelSession() = default;

@@ -53,13 +53,7 @@ absl::Status Shard::AppendBatch(const std::vector<ShardInput>& docs, std::vector
     }
     return st;
   }
-  for (const ShardInput& d : docs) {
-    MNEME_ASSIGN_OR_RETURN(memory::PooledDocument doc, plain_->Encode(d.global, d.text));
-    const int64_t tokens = doc.num_tokens, chunks = doc.num_chunks;
-    MNEME_RETURN_IF_ERROR(AppendPooled(d.global, std::move(doc), d.text));
-    done->push_back({d.global, DocumentId(d.global, d.text), tokens, chunks, {}});
-  }
-  return absl::OkStatus();
+  return absl::FailedPreconditionError("an in-memory shard takes encoded documents only (AppendPooled)");
 }
 
 absl::Status Shard::AppendPooled(int64_t global, memory::PooledDocument doc, std::string text) {

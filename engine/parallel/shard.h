@@ -49,7 +49,8 @@ class Shard {
   int64_t Local(int64_t global) const;
 
   // Encodes and stores documents at the given global ordinals; `done` receives every document
-  // made durable (in input order) also when a later one fails. In-memory shards keep them in RAM.
+  // made durable (in input order) also when a later one fails. Stored shards only
+  // (FailedPrecondition for in-memory ones, which take AppendPooled).
   [[nodiscard]] absl::Status AppendBatch(const std::vector<ShardInput>& docs, std::vector<ShardAppended>* done);
   // An already-encoded document (in-memory shards only).
   [[nodiscard]] absl::Status AppendPooled(int64_t global, memory::PooledDocument doc, std::string text);

@@ -16,13 +16,6 @@ bool Better(const query::ScoredDoc& a, const query::ScoredDoc& b) {
   return a.score != b.score ? a.score > b.score : a.ordinal < b.ordinal;
 }
 
-absl::Status Grow(kernels::Backend* be, std::unique_ptr<kernels::DeviceMemory>* mem, size_t bytes, bool host) {
-  if (*mem && (*mem)->size_bytes() >= bytes) return absl::OkStatus();
-  const size_t cap = std::max(bytes, *mem ? 2 * (*mem)->size_bytes() : size_t{1} << 16);
-  mem->reset();
-  MNEME_ASSIGN_OR_RETURN(*mem, host ? be->AllocateHost(cap) : be->Allocate(cap));
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -276,7 +269,7 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
   }
   // Remote rows land in page-locked staging, then stream-ordered uploads place each document.
   MNEME_RETURN_IF_ERROR(be->Synchronize());  // the previous layer's uploads are done with staging
-  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, static_cast<size_t>(2 * remote_rows * width) * sizeof(float), true));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &staging_, static_cast<size_t>(2 * remote_rows * width) * sizeof(float), /*host=*/true));
   float* stage = staging_->f32();
   absl::Status error;
   for (int r = 1; r < n; ++r) {
@@ -318,8 +311,8 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
   const size_t qn = static_cast<size_t>(t * hq * d), ln = static_cast<size_t>(t * hq);
   const int n = transport_->size();
   const size_t un = static_cast<size_t>(n);
-  MNEME_RETURN_IF_ERROR(Grow(be, &parts_, un * qn * sizeof(float), false));
-  MNEME_RETURN_IF_ERROR(Grow(be, &part_lse_, un * ln * sizeof(float), false));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &parts_, un * qn * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &part_lse_, un * ln * sizeof(float)));
   MNEME_RETURN_IF_ERROR(be->CopyOnDevice(parts_->f32(), out, qn * sizeof(float)));
   MNEME_RETURN_IF_ERROR(be->CopyOnDevice(part_lse_->f32(), lse, ln * sizeof(float)));
   request_.clear();
@@ -364,7 +357,7 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
 absl::Status ShardedMemory::ReceiveParts(size_t qn, size_t ln) {
   kernels::Backend* be = local_->memory().backend();
   const int n = transport_->size();
-  MNEME_RETURN_IF_ERROR(Grow(be, &staging_, static_cast<size_t>(n) * (qn + ln) * sizeof(float), true));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &staging_, static_cast<size_t>(n) * (qn + ln) * sizeof(float), /*host=*/true));
   float* stage = staging_->f32();
   absl::Status error;  // every reply is read, so no worker stays blocked on one
   for (int r = 1; r < n; ++r) {

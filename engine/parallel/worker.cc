@@ -14,13 +14,6 @@
 namespace mneme::parallel {
 namespace {
 
-// Grow-only backend buffer.
-absl::Status Ensure(kernels::Backend* be, std::unique_ptr<kernels::DeviceMemory>* mem, size_t bytes) {
-  if (*mem && (*mem)->size_bytes() >= bytes) return absl::OkStatus();
-  mem->reset();
-  MNEME_ASSIGN_OR_RETURN(*mem, be->Allocate(std::max<size_t>(bytes, 1)));
-  return absl::OkStatus();
-}
 
 // The worker's state across requests: per routed-layer slot, the K̄/V̄ rows of its IDSA-style
 // local selection, which kAttend attends to until the next kSelect of that slot.
@@ -114,8 +107,8 @@ class Server {
       for (int64_t d : order) rows += local->index().num_chunks(d);
       const size_t bytes = static_cast<size_t>(rows * Width()) * sizeof(float);
       const size_t s = static_cast<size_t>(slot);
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &k_[s], bytes));
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &v_[s], bytes));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &k_[s], bytes));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &v_[s], bytes));
       MNEME_ASSIGN_OR_RETURN(rows_[s], local->Load(slot, order, k_[s]->f32(), v_[s]->f32(), rows));
     }
     Writer w(body);
@@ -143,8 +136,8 @@ class Server {
     w.Put<int64_t>(rows);
     if (link_ != nullptr) {  // rows go device to device, one (K, V) pair per document
       const size_t bytes = static_cast<size_t>(rows * width) * sizeof(float);
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &fk_, bytes));
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &fv_, bytes));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &fk_, bytes));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &fv_, bytes));
       MNEME_RETURN_IF_ERROR(shard_->memory().local_memory()->Load(slot, locals, fk_->f32(), fv_->f32(), rows).status());
       after_reply_ = [this, locals, width, &index]() -> absl::Status {
         MNEME_RETURN_IF_ERROR(link_->GroupStart());
@@ -188,9 +181,9 @@ class Server {
       std::fill(out_.begin(), out_.end(), 0.0f);
       std::fill(lse_.begin(), lse_.end(), -std::numeric_limits<float>::infinity());
     } else {
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &dq_, qn * sizeof(float)));
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &dout_, qn * sizeof(float)));
-      MNEME_RETURN_IF_ERROR(Ensure(be_, &dlse_, ln * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dq_, qn * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dout_, qn * sizeof(float)));
+      MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dlse_, ln * sizeof(float)));
       MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dq_->data(), q_.data(), qn * sizeof(float)));
       MNEME_RETURN_IF_ERROR(AttendRows(s, t));
       MNEME_RETURN_IF_ERROR(be_->CopyToHost(out_.data(), dout_->data(), qn * sizeof(float)));
@@ -231,9 +224,9 @@ class Server {
   // coordinator posts the send right after its request), out and lse leave the same way, posted
   // by Finish after the reply.
   absl::Status AttendOnDevice(size_t s, int64_t t, size_t qn, size_t ln, std::string* body) {
-    MNEME_RETURN_IF_ERROR(Ensure(be_, &dq_, qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(Ensure(be_, &dout_, qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(Ensure(be_, &dlse_, ln * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dq_, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dout_, qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dlse_, ln * sizeof(float)));
     MNEME_RETURN_IF_ERROR(link_->Recv(0, dq_->data(), qn * sizeof(float)));
     if (rows_[s] == 0) {  // selected nothing: contributes nothing to the merge
       out_.assign(qn, 0.0f);

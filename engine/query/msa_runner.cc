@@ -85,14 +85,8 @@ absl::Status MsaRunner::RouteHook(int layer, const float* h, int64_t t, model::L
   const int64_t r = static_cast<int64_t>(routing_rows_.size());
   // Gather the routing tokens' normed hidden states (in backend memory) and project them to
   // routing queries, which come back to the host for the per-head normalisation and group sum.
-  if (!h_rows_ || h_rows_->size_bytes() < static_cast<size_t>(r * hidden) * sizeof(float)) {
-    h_rows_.reset();
-    MNEME_ASSIGN_OR_RETURN(h_rows_, be->Allocate(static_cast<size_t>(r * hidden) * sizeof(float)));
-  }
-  if (!q_rows_ || q_rows_->size_bytes() < static_cast<size_t>(r * q_width) * sizeof(float)) {
-    q_rows_.reset();
-    MNEME_ASSIGN_OR_RETURN(q_rows_, be->Allocate(static_cast<size_t>(r * q_width) * sizeof(float)));
-  }
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &h_rows_, static_cast<size_t>(r * hidden) * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be, &q_rows_, static_cast<size_t>(r * q_width) * sizeof(float)));
   std::vector<int32_t> pos(static_cast<size_t>(r));
   for (int64_t i = 0; i < r;) {
     // Routing rows are mostly one run (the question's tokens): one copy per run of consecutive rows.

@@ -22,14 +22,6 @@ RoutingMirror::RoutingMirror(kernels::Backend* backend, const memory::MemoryInde
   }
 }
 
-absl::Status RoutingMirror::Reserve(std::unique_ptr<kernels::DeviceMemory>* mem, size_t bytes) {
-  const size_t have = *mem ? (*mem)->size_bytes() : 0;
-  if (have >= bytes) return absl::OkStatus();
-  mem->reset();  // free first: the old contents are not needed
-  MNEME_ASSIGN_OR_RETURN(*mem, be_->Allocate(std::max({bytes, 2 * have, size_t{4096}})));
-  return absl::OkStatus();
-}
-
 absl::Status RoutingMirror::Sync() {
   const memory::MemoryIndex& index = *index_;
   const int64_t chunks = index.total_chunks(), width = index.kv_width();
@@ -76,7 +68,7 @@ absl::Status RoutingMirror::SyncLiveSet() {
   }
   dead_host_.resize(static_cast<size_t>(index.num_documents()));
   for (int64_t d = 0; d < index.num_documents(); ++d) dead_host_[static_cast<size_t>(d)] = index.IsLive(d) ? 0 : 1;
-  MNEME_RETURN_IF_ERROR(Reserve(&dead_, dead_host_.size()));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dead_, dead_host_.size()));
   MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dead_->data(), dead_host_.data(), dead_host_.size()));
   live_docs_synced_ = index.num_documents();
   live_deletions_synced_ = index.deletions();
@@ -95,7 +87,7 @@ absl::StatusOr<std::vector<ScoredDoc>> RoutingMirror::Select(int slot, const flo
     return TopKDocuments(index, host_scores_, top_k);
   }
   MNEME_RETURN_IF_ERROR(Sync());
-  MNEME_RETURN_IF_ERROR(Reserve(&q_, static_cast<size_t>(t * width) * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &q_, static_cast<size_t>(t * width) * sizeof(float)));
   MNEME_RETURN_IF_ERROR(be_->CopyToDevice(q_->data(), q_sum, static_cast<size_t>(t * width) * sizeof(float)));
   if (path_ == Path::kDeviceBf16) {
     MNEME_RETURN_IF_ERROR(SyncLiveSet());
@@ -122,7 +114,7 @@ absl::StatusOr<std::vector<ScoredDoc>> RoutingMirror::Select(int slot, const flo
     }
     return out;
   }
-  MNEME_RETURN_IF_ERROR(Reserve(&scores_, static_cast<size_t>(docs) * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &scores_, static_cast<size_t>(docs) * sizeof(float)));
   MNEME_RETURN_IF_ERROR(be_->RouteScores({q_->f32(), keys_[static_cast<size_t>(slot)]->f32(),
                                           chunk_doc_->i32(), scores_->f32(), t, index.total_chunks(),
                                           width, docs}));

@@ -51,8 +51,6 @@ class RoutingMirror {
  private:
   absl::Status Sync();
   absl::Status SyncLiveSet();
-  // Grows `mem` (geometrically) to hold at least `bytes`, keeping none of its contents.
-  absl::Status Reserve(std::unique_ptr<kernels::DeviceMemory>* mem, size_t bytes);
   size_t KeyBytes() const { return path_ == Path::kDeviceBf16 ? 2 : 4; }
 
   kernels::Backend* be_;

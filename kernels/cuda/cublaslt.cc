@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "kernels/cuda/dl_symbol.h"
 
 namespace mneme::kernels::cuda {
 
@@ -42,13 +43,7 @@ absl::StatusOr<const CublasLtApi*> LoadApi() {
       return false;
     }
     bool ok = true;
-    auto get = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (fn == nullptr) {
-        ok = false;
-        error = absl::StrFormat("%s has no symbol %s", file, name);
-      }
-    };
+    auto get = [&](auto& fn, const char* name) { ok = LoadSymbol(lib, file, name, &fn, &error) && ok; };
     get(api.create, "cublasLtCreate");
     get(api.destroy, "cublasLtDestroy");
     get(api.desc_create, "cublasLtMatmulDescCreate");

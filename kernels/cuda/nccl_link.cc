@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
+#include "kernels/cuda/dl_symbol.h"
 #include "kernels/device_link.h"
 
 namespace mneme::kernels {
@@ -43,13 +44,7 @@ absl::StatusOr<const NcclApi*> LoadNccl() {
       return false;
     }
     bool ok = true;
-    auto get = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (fn == nullptr) {
-        ok = false;
-        error = absl::StrFormat("libnccl.so.2 has no symbol %s", name);
-      }
-    };
+    auto get = [&](auto& fn, const char* name) { ok = cuda::LoadSymbol(lib, "libnccl.so.2", name, &fn, &error) && ok; };
     get(api.get_unique_id, "ncclGetUniqueId");
     get(api.init_rank, "ncclCommInitRank");
     get(api.destroy, "ncclCommDestroy");

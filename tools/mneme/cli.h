@@ -77,8 +77,7 @@ class Cluster {
   // The device-to-device link the ranks agreed on (NCCL between distinct GPUs), or null. A
   // collective: every rank calls it once its backend exists.
   virtual absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> MakeLink(kernels::Backend* backend) = 0;
-  // --parallel-mode idsa, --top-m, --rank-timeout-ms.
-  virtual bool idsa() const = 0;
+  // --top-m, --rank-timeout-ms.
   virtual int top_m() const = 0;
   virtual int timeout_ms() const = 0;
 };

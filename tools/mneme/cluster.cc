@@ -49,7 +49,6 @@ class MpiCluster final : public Cluster {
   std::string nccl_id_;  // set by PrepareCluster when every rank has its own GPU and NCCL loads
 
   parallel::MpiTransport* transport() override { return transport_.get(); }
-  bool idsa() const override { return opts_.idsa; }
   int top_m() const override { return opts_.top_m; }
   int timeout_ms() const override { return opts_.timeout_ms; }
   const ClusterOptions& options() const { return opts_; }

@@ -20,8 +20,6 @@ struct ClusterOptions {
   std::string transport = "auto";  // --transport auto|mpi|nccl (auto: MPI; NCCL is experimental)
 };
 
-class MpiCluster;
-
 // Null (and OK) when the process was not started by an MPI launcher. Unimplemented when the
 // binary was built without MPI but an MPI launcher started it.
 absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, const ClusterOptions& opts);
