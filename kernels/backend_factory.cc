@@ -69,6 +69,18 @@ int CudaDeviceForThisProcess() {
 #endif
 }
 
+std::string DeviceIdentity(int device) {
+#ifdef MNEME_WITH_CUDA
+  if (device < 0) return "cpu";
+  std::string error;
+  const std::string bus = cuda::PciBusId(device, &error);
+  return bus.empty() ? absl::StrFormat("gpu%d (%s)", device, error) : "gpu@" + bus;
+#else
+  (void)device;
+  return "cpu";
+#endif
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
   if (kind == BackendKind::kCpu) return NewCpuBackend();
 #ifdef MNEME_WITH_CUDA
@@ -97,7 +109,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
 absl::StatusOr<std::string> NcclUniqueId() {
   return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL");
 }
-absl::StatusOr<std::unique_ptr<DeviceLink>> NewNcclLink(Backend*, int, int, const std::string&) {
+absl::StatusOr<std::unique_ptr<DeviceLink>> NewNcclLink(int, int, int, const std::string&) {
   return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL");
 }
 #endif

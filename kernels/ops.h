@@ -311,6 +311,11 @@ bool CudaAvailable(std::string* why);
 // MPI_LOCALRANKID), else device 0; -1 without CUDA or a device.
 int CudaDeviceForThisProcess();
 
+// What tells this process's device apart from another process's on the same host: "gpu@<PCI bus
+// id>" for CUDA device `device` (the same physical GPU gives the same string whichever ordinal
+// CUDA_VISIBLE_DEVICES gives it), "cpu" for device < 0 or a build without CUDA.
+std::string DeviceIdentity(int device);
+
 // Creates a backend. kAuto picks CUDA when it is compiled in and a GPU is present, else CPU.
 // kCuda without a usable GPU: Unavailable (not compiled in: Unimplemented).
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind);

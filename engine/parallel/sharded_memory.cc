@@ -215,22 +215,46 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
     if (owner != 0) remote_rows += chunks_[static_cast<size_t>(g)];
   }
   if (rows > max_rows) return absl::InternalError(absl::StrFormat("load: %d rows selected, room for %d", rows, max_rows));
-  // Requests first, so the owners pack their rows while the coordinator loads its own.
+  // A link that failed earlier cannot carry this load: say so before any owner posts a transfer.
+  if (opts_.link != nullptr && remote_rows > 0 && opts_.link->aborted()) {
+    return absl::UnavailableError("the NCCL link between the ranks failed earlier in this command");
+  }
+  // Requests first, so the owners pack (and over the link send) their rows while the coordinator
+  // loads its own.
   for (int r = 1; r < n; ++r) {
     if (wanted[static_cast<size_t>(r)].empty()) continue;
     request_.clear();
     Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kFetch)).Put<int32_t>(slot).PutVector(wanted[static_cast<size_t>(r)]);
     MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
   }
-  // Row offset of every selected document in ascending global order; own documents loaded in
-  // runs of consecutive selected ones.
+  // Row offset of every selected document in ascending global order.
   std::vector<int64_t> offset(ordinals.size());
   int64_t at = 0;
   for (size_t i = 0; i < ordinals.size(); ++i) {
     offset[i] = at;
     at += chunks_[static_cast<size_t>(ordinals[i])];
   }
-  for (size_t i = 0; i < ordinals.size();) {
+  // Over the link the owners' rows arrive device to device, straight into place: the receives are
+  // posted before the coordinator's own loads, so the transfers complete whatever happens here.
+  absl::Status posted;
+  if (opts_.link != nullptr && remote_rows > 0) {
+    posted = [&]() -> absl::Status {
+      MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+      for (int r = 1; r < n; ++r) {
+        size_t j = 0;
+        for (int64_t g : wanted[static_cast<size_t>(r)]) {  // the order the owner sends in
+          while (ordinals[j] != g) ++j;  // both ascending
+          const size_t bytes = static_cast<size_t>(chunks_[static_cast<size_t>(g)] * width) * sizeof(float);
+          MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, k + offset[j] * width, bytes));
+          MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, v + offset[j] * width, bytes));
+        }
+      }
+      return opts_.link->GroupEnd();
+    }();
+  }
+  // Own documents, loaded in runs of consecutive selected ones.
+  absl::Status own;
+  for (size_t i = 0; i < ordinals.size() && own.ok();) {
     if (Owner(ordinals[i]) != 0) {
       ++i;
       continue;
@@ -238,34 +262,34 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
     std::vector<int64_t> run;
     const size_t first = i;
     while (i < ordinals.size() && Owner(ordinals[i]) == 0) run.push_back(local_->Local(ordinals[i++]));
-    absl::Status st = local->Load(slot, run, k + offset[first] * width, v + offset[first] * width,
-                                  max_rows - offset[first]).status();
-    if (!st.ok()) {
-      for (int r = 1; r < n; ++r) {  // read the owners' replies before giving up
-        if (!wanted[static_cast<size_t>(r)].empty()) ReceiveReply(r).status().IgnoreError();
-      }
-      return st;
-    }
+    own = local->Load(slot, run, k + offset[first] * width, v + offset[first] * width, max_rows - offset[first]).status();
   }
-  if (remote_rows == 0) return rows;
-  if (opts_.link != nullptr) {  // each owner's documents arrive device to device, straight into place
+  if (remote_rows == 0) {
+    MNEME_RETURN_IF_ERROR(own);
+    return rows;
+  }
+  if (opts_.link != nullptr) {
+    // Every reply is read. An owner that failed may have left a receive without its send: the
+    // link is then given up (the owner gave up its side), which fails this command.
+    absl::Status peers = posted;
     for (int r = 1; r < n; ++r) {
-      const std::vector<int64_t>& list = wanted[static_cast<size_t>(r)];
-      if (list.empty()) continue;
-      MNEME_RETURN_IF_ERROR(ReceiveRows(r, list).status());  // the rows follow over the link
-      // (an error leaves posted transfers behind: the link is experimental, docs/parallel.md)
-      MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
-      size_t j = 0;
-      for (int64_t g : list) {
-        while (ordinals[j] != g) ++j;  // both ascending
-        const size_t bytes = static_cast<size_t>(chunks_[static_cast<size_t>(g)] * width) * sizeof(float);
-        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, k + offset[j] * width, bytes));
-        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, v + offset[j] * width, bytes));
-      }
-      MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+      if (wanted[static_cast<size_t>(r)].empty()) continue;
+      absl::Status st = ReceiveRows(r, wanted[static_cast<size_t>(r)]).status();
+      if (peers.ok()) peers = st;
+    }
+    if (!peers.ok()) {
+      opts_.link->Abort();
+      return peers;
     }
     MNEME_RETURN_IF_ERROR(opts_.link->Wait(After(opts_.timeout)));
+    MNEME_RETURN_IF_ERROR(own);
     return rows;
+  }
+  if (!own.ok()) {
+    for (int r = 1; r < n; ++r) {  // read the owners' replies before giving up
+      if (!wanted[static_cast<size_t>(r)].empty()) ReceiveReply(r).status().IgnoreError();
+    }
+    return own;
   }
   // Remote rows land in page-locked staging, then stream-ordered uploads place each document.
   MNEME_RETURN_IF_ERROR(be->Synchronize());  // the previous layer's uploads are done with staging
@@ -318,28 +342,44 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
   request_.clear();
   Writer w(&request_);
   w.Put<uint32_t>(static_cast<uint32_t>(Op::kAttend)).Put<int32_t>(slot).Put<int64_t>(t);
-  if (opts_.link != nullptr) {  // queries out and partial outputs back, device to device
+  if (opts_.link != nullptr) {
+    // Queries out and partial outputs back, device to device, in one group; the merge is queued
+    // behind it, and the replies (status only) are read while it runs.
+    if (opts_.link->aborted()) return absl::UnavailableError("the NCCL link between the ranks failed earlier in this command");
     for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
-    MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
-    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(opts_.link->Send(r, q, qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
-    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(ReceiveReply(r).status());
-    MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+    absl::Status error = [&]() -> absl::Status {
+      MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+      for (int r = 1; r < n; ++r) {
+        MNEME_RETURN_IF_ERROR(opts_.link->Send(r, q, qn * sizeof(float)));
+        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, parts_->f32() + static_cast<size_t>(r) * qn, qn * sizeof(float)));
+        MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, part_lse_->f32() + static_cast<size_t>(r) * ln, ln * sizeof(float)));
+      }
+      MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+      return Merge(n, ln, out, lse);
+    }();
     for (int r = 1; r < n; ++r) {
-      MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, parts_->f32() + static_cast<size_t>(r) * qn, qn * sizeof(float)));
-      MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, part_lse_->f32() + static_cast<size_t>(r) * ln, ln * sizeof(float)));
+      absl::Status st = ReceiveReply(r).status();
+      if (error.ok()) error = st;
     }
-    MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
-  } else {
-    q_host_.resize(qn);
-    MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q, qn * sizeof(float)));
-    MNEME_RETURN_IF_ERROR(be->Synchronize());  // no upload still reads the staging
-    w.PutVector(q_host_);
-    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+    if (!error.ok()) {
+      opts_.link->Abort();  // a rank that failed may have left a transfer unmatched
+      return error;
+    }
+    return opts_.link->Wait(After(opts_.timeout));  // a lost peer shows here
   }
-  if (opts_.link == nullptr) {
-    MNEME_RETURN_IF_ERROR(ReceiveParts(qn, ln));
-  }
+  q_host_.resize(qn);
+  MNEME_RETURN_IF_ERROR(be->CopyToHost(q_host_.data(), q, qn * sizeof(float)));
+  MNEME_RETURN_IF_ERROR(be->Synchronize());  // no upload still reads the staging
+  w.PutVector(q_host_);
+  for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+  MNEME_RETURN_IF_ERROR(ReceiveParts(qn, ln));
+  MNEME_RETURN_IF_ERROR(Merge(n, ln, out, lse));
+  return be->Synchronize();  // the staging must outlive the uploads
+}
+
+// out/lse = the exact merge of the n parts in parts_/part_lse_ (stream-ordered).
+absl::Status ShardedMemory::Merge(int n, size_t ln, float* out, float* lse) {
+  const int64_t d = local_->memory().model_config().head_dim;
   kernels::AttentionMergeParams mp;
   mp.outs = parts_->f32();
   mp.lses = part_lse_->f32();
@@ -348,10 +388,7 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
   mp.parts = n;
   mp.rows = static_cast<int64_t>(ln);
   mp.head_dim = d;
-  MNEME_RETURN_IF_ERROR(be->AttentionMerge(mp));
-  // A lost peer shows here (link), and the staging must outlive the uploads (host path).
-  if (opts_.link != nullptr) return opts_.link->Wait(After(opts_.timeout));
-  return be->Synchronize();
+  return local_->memory().backend()->AttentionMerge(mp);
 }
 
 absl::Status ShardedMemory::ReceiveParts(size_t qn, size_t ln) {

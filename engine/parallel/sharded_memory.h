@@ -72,6 +72,8 @@ class ShardedMemory final : public query::RoutedMemory {
   absl::StatusOr<std::string_view> ReceiveRows(int rank, const std::vector<int64_t>& list);
   // Host path of MergeAttention: the workers' partial outputs from their replies into parts_.
   absl::Status ReceiveParts(size_t qn, size_t ln);
+  // Queues out/lse = the exact merge of the n parts in parts_/part_lse_ (ln rows of lse).
+  absl::Status Merge(int n, size_t ln, float* out, float* lse);
 
   Transport* transport_;
   Shard* local_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 
 #include "absl/strings/str_format.h"
@@ -26,19 +25,30 @@ class Server {
     rows_.assign(slots, 0);
   }
 
-  // After the reply went out: posts the device transfers Handle prepared and waits for them.
-  // They must follow the reply: the coordinator posts its side once it has read the reply, and
-  // NCCL's first transfer between two ranks blocks both until they meet (lazy connection).
-  absl::Status Finish(Deadline deadline) {
-    if (!after_reply_) return absl::OkStatus();
-    std::function<absl::Status()> post = std::move(after_reply_);
-    after_reply_ = nullptr;
-    MNEME_RETURN_IF_ERROR(post());
-    return link_->Wait(deadline);
+  // After the reply went out: waits for the device transfers the request posted (the
+  // coordinator posts its side before it reads the reply). A transfer that does not complete by
+  // `deadline` (the coordinator gave up its side after another rank failed, or is gone) aborts
+  // the link; serving goes on, and later transfers fail as UNAVAILABLE.
+  void Finish(Deadline deadline) {
+    if (!posted_) return;
+    posted_ = false;
+    link_->Wait(deadline).IgnoreError();  // Wait aborts the link on failure
   }
 
   // Handles one request, appending the reply body to `body` (which holds the status already).
+  // A failed request that uses the link gives the link up: it may have left a transfer without
+  // its match, and the coordinator, seeing the error, gives up its side too.
   absl::Status Handle(Op op, Reader& in, std::string* body, std::string* reason, bool* stop) {
+    absl::Status st = Dispatch(op, in, body, reason, stop);
+    if (!st.ok() && link_ != nullptr && (op == Op::kFetch || op == Op::kAttend)) {
+      link_->Abort();
+      posted_ = false;
+    }
+    return st;
+  }
+
+ private:
+  absl::Status Dispatch(Op op, Reader& in, std::string* body, std::string* reason, bool* stop) {
     switch (op) {
       case Op::kSelect: return Select(in, body);
       case Op::kFetch: return Fetch(in, body);
@@ -72,7 +82,6 @@ class Server {
     return absl::InvalidArgumentError(absl::StrFormat("unknown request %d", static_cast<uint32_t>(op)));
   }
 
- private:
   int64_t Width() const { return shard_->memory().local_memory()->index().kv_width(); }
 
   absl::Status CheckSlot(int slot) const {
@@ -139,18 +148,17 @@ class Server {
       MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &fk_, bytes));
       MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &fv_, bytes));
       MNEME_RETURN_IF_ERROR(shard_->memory().local_memory()->Load(slot, locals, fk_->f32(), fv_->f32(), rows).status());
-      after_reply_ = [this, locals, width, &index]() -> absl::Status {
-        MNEME_RETURN_IF_ERROR(link_->GroupStart());
-        int64_t at = 0;
-        for (int64_t l : locals) {
-          const size_t n = static_cast<size_t>(index.num_chunks(l) * width) * sizeof(float);
-          MNEME_RETURN_IF_ERROR(link_->Send(0, fk_->f32() + at * width, n));
-          MNEME_RETURN_IF_ERROR(link_->Send(0, fv_->f32() + at * width, n));
-          at += index.num_chunks(l);
-        }
-        return link_->GroupEnd();
-      };
-      return absl::OkStatus();
+      // Sent before the reply: the coordinator posted its receives before reading replies.
+      MNEME_RETURN_IF_ERROR(link_->GroupStart());
+      posted_ = true;
+      int64_t at = 0;
+      for (int64_t l : locals) {
+        const size_t n = static_cast<size_t>(index.num_chunks(l) * width) * sizeof(float);
+        MNEME_RETURN_IF_ERROR(link_->Send(0, fk_->f32() + at * width, n));
+        MNEME_RETURN_IF_ERROR(link_->Send(0, fv_->f32() + at * width, n));
+        at += index.num_chunks(l);
+      }
+      return link_->GroupEnd();
     }
     body->reserve(body->size() + 2 * (16 + static_cast<size_t>(rows * width) * sizeof(float)));
     for (int pass = 0; pass < 2; ++pass) {  // K rows of every document, then V rows
@@ -172,7 +180,7 @@ class Server {
     if (t < 1 || t > (1 << 20)) return absl::InvalidArgumentError(absl::StrFormat("attend: %d rows", t));
     const size_t qn = static_cast<size_t>(t * hq * d), ln = static_cast<size_t>(t * hq);
     const size_t s = static_cast<size_t>(slot);
-    if (link_ != nullptr) return AttendOnDevice(s, t, qn, ln, body);
+    if (link_ != nullptr) return AttendOnDevice(s, t, qn, ln);
     q_.resize(qn);
     MNEME_RETURN_IF_ERROR(in.GetInto(q_.data(), qn));
     out_.resize(qn);
@@ -220,13 +228,14 @@ class Server {
     return absl::OkStatus();
   }
 
-  // kAttend over the link: q arrives device to device (its receive is posted here; the
-  // coordinator posts the send right after its request), out and lse leave the same way, posted
-  // by Finish after the reply.
-  absl::Status AttendOnDevice(size_t s, int64_t t, size_t qn, size_t ln, std::string* body) {
+  // kAttend over the link: q arrives device to device and out and lse leave the same way, all
+  // before the reply (the coordinator posted its send and receives in one group after its
+  // request).
+  absl::Status AttendOnDevice(size_t s, int64_t t, size_t qn, size_t ln) {
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dq_, qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dout_, qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dlse_, ln * sizeof(float)));
+    posted_ = true;
     MNEME_RETURN_IF_ERROR(link_->Recv(0, dq_->data(), qn * sizeof(float)));
     if (rows_[s] == 0) {  // selected nothing: contributes nothing to the merge
       out_.assign(qn, 0.0f);
@@ -236,13 +245,10 @@ class Server {
     } else {
       MNEME_RETURN_IF_ERROR(AttendRows(s, t));
     }
-    after_reply_ = [this, qn, ln]() -> absl::Status {
-      MNEME_RETURN_IF_ERROR(link_->GroupStart());
-      MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
-      MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));
-      return link_->GroupEnd();
-    };
-    return absl::OkStatus();
+    MNEME_RETURN_IF_ERROR(link_->GroupStart());
+    MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
+    MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));
+    return link_->GroupEnd();
   }
 
   absl::Status Append(Reader& in, std::string* body) {
@@ -276,7 +282,7 @@ class Server {
   Shard* shard_;
   kernels::Backend* be_;
   kernels::DeviceLink* link_;
-  std::function<absl::Status()> after_reply_;             // link sends of the last request
+  bool posted_ = false;  // the last request posted link transfers (Finish waits for them)
   std::unique_ptr<kernels::DeviceMemory> fk_, fv_;        // kFetch rows staged for the link
   std::vector<std::unique_ptr<kernels::DeviceMemory>> k_, v_;  // per slot, IDSA selection
   std::vector<int64_t> rows_;
@@ -311,7 +317,7 @@ absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::millise
       Writer(&reply).PutStatus(st);
     }
     MNEME_RETURN_IF_ERROR(transport->Send(0, kReplyTag, reply, After(reply_timeout)));
-    MNEME_RETURN_IF_ERROR(server.Finish(After(reply_timeout)));
+    server.Finish(After(reply_timeout));
   }
 }
 

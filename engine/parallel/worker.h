@@ -14,7 +14,9 @@ namespace mneme::parallel {
 // the coordinator is lost (its process is gone, or a reply cannot be delivered within
 // `reply_timeout`). Errors of single requests are answered to the coordinator, not returned.
 // With `link` (NCCL between distinct GPUs; the coordinator must have one too) rows, queries
-// and partial outputs move device to device; the request/reply headers stay on `transport`.
+// and partial outputs move device to device, posted before the reply; the request/reply
+// headers stay on `transport`. A request whose link transfers fail gives the link up (later
+// ones are answered UNAVAILABLE) without ending the loop.
 [[nodiscard]] absl::Status ServeShard(Transport* transport, Shard* shard, std::chrono::milliseconds reply_timeout,
                                       std::string* shutdown_reason = nullptr, kernels::DeviceLink* link = nullptr);
 

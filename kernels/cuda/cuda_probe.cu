@@ -30,6 +30,16 @@ int DeviceCount(std::string* error) {
   return n;
 }
 
+std::string PciBusId(int device, std::string* error) {
+  char id[32] = {};
+  const cudaError_t e = cudaDeviceGetPCIBusId(id, sizeof(id), device);
+  if (e != cudaSuccess) {
+    *error = std::string("cudaDeviceGetPCIBusId: ") + cudaGetErrorString(e);
+    return std::string();
+  }
+  return std::string(id);
+}
+
 bool SelfTest(int n, float scale, std::string* error) {
   float* d = nullptr;
   cudaError_t e = cudaMalloc(&d, sizeof(float) * static_cast<size_t>(n));

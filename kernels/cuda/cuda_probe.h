@@ -10,6 +10,10 @@ namespace mneme::kernels::cuda {
 // Number of usable CUDA devices; 0 with `*error` set when the driver or device is missing.
 int DeviceCount(std::string* error);
 
+// The PCI bus id of `device` ("0000:60:00.0"), which tells GPUs apart across processes that see
+// different device orderings; empty with `*error` set when it cannot be read.
+std::string PciBusId(int device, std::string* error);
+
 // Runs a tiny kernel on device 0 (writes i*scale into n floats, reads back, checks).
 // Returns true on success; false with `*error` describing the failure.
 bool SelfTest(int n, float scale, std::string* error);

@@ -1,6 +1,8 @@
 // Memory parallel end to end (docs/parallel.md): the CLI under `mpirun --oversubscribe -np N`
-// against the same commands in one process, on the fp32 CPU backend, where exact mode must give
-// the single-process output bit for bit.
+// against the same commands in one process, at fp32, where exact mode must give the
+// single-process output bit for bit. The backend is the CPU's (CI); MNEME_TEST_BACKEND=cuda runs
+// the same tests on a GPU host (tools/gpu/parallel_checks.sh), where ranks on distinct GPUs move
+// their data over NCCL.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,6 +31,12 @@ std::string Binary() {
   return std::string(bin_dir ? bin_dir : "build") + "/tools/mneme";
 }
 
+// --backend for every command: cpu unless MNEME_TEST_BACKEND says otherwise.
+std::string BackendFlags() {
+  const char* b = std::getenv("MNEME_TEST_BACKEND");
+  return std::string(" --backend ") + (b != nullptr && *b != '\0' ? b : "cpu") + " --precision fp32 ";
+}
+
 // mpirun as root needs --allow-run-as-root; --oversubscribe lets 3 ranks share 2 cores.
 std::string Mpirun(int np, const std::string& extra = "") {
   return "mpirun --allow-run-as-root --oversubscribe --bind-to none " + extra + " -np " + std::to_string(np) + " ";
@@ -48,7 +56,7 @@ class ParallelCliTest : public ::testing::Test {
   // np == 1 runs the plain binary (one process); np > 1 runs it under mpirun.
   static CliResult Run(int np, const std::string& data, const std::string& args, const std::string& mpi_extra = "") {
     std::string cmd = np > 1 ? Mpirun(np, mpi_extra) : "";
-    cmd += Quote(Binary()) + " --backend cpu --format json ";
+    cmd += Quote(Binary()) + BackendFlags() + "--format json ";
     if (!data.empty()) cmd += "--data " + Quote(root_ + "/" + data) + " ";
     return testing::RunShell(cmd + args, root_);
   }
@@ -165,7 +173,7 @@ TEST_F(ParallelCliTest, ReshardRefusesAMissingShardAndKeepsTheMemory) {
   const std::string shard1 = root_ + "/missing/shards/g1/rank-1";
   std::filesystem::rename(shard1 + "/db", root_ + "/missing-rank1-db");  // as if its mount were gone
   const std::string route = std::string("route --session legal --question '") + kQuestion + "'";
-  CliResult r = testing::RunShell(Mpirun(1) + Quote(Binary()) + " --backend cpu --format json --data " +
+  CliResult r = testing::RunShell(Mpirun(1) + Quote(Binary()) + BackendFlags() + "--format json --data " +
                                       Quote(root_ + "/missing") + " " + route, root_);
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("DATA_LOSS"), std::string::npos) << r.out << r.err;
@@ -184,7 +192,7 @@ void LoseRank(const std::string& root, int signal_number, const std::string& mpi
   const std::string out = root + "/lose.out", err = root + "/lose.err", fifo = root + "/lose.fifo";
   std::filesystem::remove(fifo);
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
-  const std::string cmd = Mpirun(2, mpi_extra) + Quote(Binary()) + " --backend cpu --format json --rank-timeout-ms 2000 --data " +
+  const std::string cmd = Mpirun(2, mpi_extra) + Quote(Binary()) + BackendFlags() + "--format json --rank-timeout-ms 2000 --data " +
                           Quote(root + "/np2") + " route --session legal --questions-stdin >" + Quote(out) + " 2>" +
                           Quote(err) + " <" + Quote(fifo);
   const pid_t child = ::fork();

@@ -10,11 +10,12 @@ if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMNEME_STATIC_DEPS=ON \
     -DMNEME_WITH_CUDA=ON -DMNEME_BUILD_TESTS=ON
 fi
-targets=(mneme mneme_kernels_test mneme_model_test mneme_engine_test mneme_kernels_capi)
+targets=(mneme mneme_kernels_test mneme_model_test mneme_engine_test mneme_parallel_cli_test mneme_kernels_capi)
 cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target "${targets[@]}"
 rm -rf .gpu && mkdir -p .gpu/bin .gpu/lib
 cp "$BUILD_DIR/tools/mneme" "$BUILD_DIR/kernels/mneme_kernels_test" \
-   "$BUILD_DIR/engine/model/mneme_model_test" "$BUILD_DIR/engine/mneme_engine_test" .gpu/bin/
+   "$BUILD_DIR/engine/model/mneme_model_test" "$BUILD_DIR/engine/mneme_engine_test" \
+   "$BUILD_DIR/tests/mneme_parallel_cli_test" .gpu/bin/
 cp "$BUILD_DIR/tools/bench/libmneme_kernels_capi.so" .gpu/lib/
 strip .gpu/bin/* .gpu/lib/libmneme_kernels_capi.so
 # Shared libraries Debian links dynamically and Ubuntu's GPU image lacks (checked with ldd there).

@@ -124,7 +124,7 @@ class BenchParallelCommand final : public Command {
     MNEME_RETURN_IF_ERROR(transport->Barrier(parallel::Never()));  // every shard is built
     std::unique_ptr<kernels::DeviceLink> link;  // NCCL when the ranks chose it (a collective)
     if (ctx.cluster != nullptr) {
-      MNEME_ASSIGN_OR_RETURN(link, ctx.cluster->MakeLink(mem->backend()));
+      MNEME_ASSIGN_OR_RETURN(link, ctx.cluster->TakeLink(mem->backend()));
     }
     if (rank != 0) {
       *ctx.err << absl::StrFormat("mneme rank %d: shard of %d tokens ready\n", rank, tokens);

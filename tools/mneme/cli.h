@@ -74,9 +74,10 @@ class Cluster {
   virtual absl::StatusOr<std::unique_ptr<SessionApi>> Coordinate(std::unique_ptr<StoredSession> shard,
                                                                  const std::string& name) = 0;
   virtual parallel::Transport* transport() = 0;
-  // The device-to-device link the ranks agreed on (NCCL between distinct GPUs), or null. A
-  // collective: every rank calls it once its backend exists.
-  virtual absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> MakeLink(kernels::Backend* backend) = 0;
+  // The device-to-device link the ranks formed at start (NCCL between distinct GPUs, for the
+  // commands that move device data), bound to `backend`'s stream; null when MPI carries the
+  // data. Once per command, when the backend exists.
+  virtual absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> TakeLink(kernels::Backend* backend) = 0;
   // --top-m, --rank-timeout-ms.
   virtual int top_m() const = 0;
   virtual int timeout_ms() const = 0;

@@ -3,17 +3,21 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "engine/parallel/mpi_transport.h"
 #include "engine/parallel/parallel_session.h"
 #include "engine/parallel/placement.h"
+#include "engine/parallel/transport_choice.h"
 #include "engine/parallel/worker.h"
 #include "kernels/device_link.h"
 #include "kernels/ops.h"
@@ -35,18 +39,19 @@ class MpiCluster final : public Cluster {
     so.timeout = std::chrono::milliseconds(opts_.timeout_ms);
     const int64_t next = manifest_.next_ordinal.count(name) ? manifest_.next_ordinal.at(name) : 0;
     std::cerr << absl::StrFormat("mneme: memory parallel over %d ranks, %s mode\n", size(), opts_.idsa ? "idsa" : "exact");
-    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, MakeLink(shard->memory().backend()));
+    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, TakeLink(shard->memory().backend()));
     MNEME_ASSIGN_OR_RETURN(auto s, parallel::ParallelSession::Open(transport_.get(), parallel::Shard::Stored(std::move(shard)),
                                                                     so, next, std::move(link)));
     return std::unique_ptr<SessionApi>(std::move(s));
   }
 
-  // The NCCL link when the ranks chose it (PrepareCluster), else null. A collective.
-  absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> MakeLink(kernels::Backend* backend) override {
-    if (nccl_id_.empty()) return std::unique_ptr<kernels::DeviceLink>();
-    return kernels::NewNcclLink(backend, rank(), size(), nccl_id_);
+  // The NCCL link the ranks formed in PrepareCluster, bound to `backend`'s stream; else null.
+  absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> TakeLink(kernels::Backend* backend) override {
+    if (link_ == nullptr) return std::unique_ptr<kernels::DeviceLink>();
+    MNEME_RETURN_IF_ERROR(link_->Bind(backend));
+    return std::move(link_);
   }
-  std::string nccl_id_;  // set by PrepareCluster when every rank has its own GPU and NCCL loads
+  std::unique_ptr<kernels::DeviceLink> link_;  // set by PrepareCluster for NCCL
 
   parallel::MpiTransport* transport() override { return transport_.get(); }
   int top_m() const override { return opts_.top_m; }
@@ -66,62 +71,93 @@ const std::set<std::string>& ClusterCommands() {
   return c;
 }
 
-// Which GPU each rank drives, and the transport that follows (a collective; rank 0 says it
-// once). MPI through page-locked host buffers by default; --transport nccl opts in to the
-// experimental NCCL link, which needs every rank on its own GPU (NCCL refuses two ranks on one:
-// "Duplicate GPU detected") and a loadable libnccl. GPUs are told apart by host and ordinal, so
-// under a launcher that shows each task one GPU, every rank reads "gpu0" and looks shared.
-absl::Status ChooseTransport(MpiCluster* c, Context& ctx) {
-  const bool cuda = ctx.backend != "cpu" && kernels::CudaDeviceForThisProcess() >= 0;
-  const std::string mine = c->transport()->hosts()[static_cast<size_t>(c->rank())] + ":" +
-                           (cuda ? "gpu" + std::to_string(kernels::CudaDeviceForThisProcess()) : "cpu");
-  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> all, c->transport()->AllGather(mine));
-  std::map<std::string, std::vector<int>> by_device;
-  for (size_t r = 0; r < all.size(); ++r) by_device[all[r]].push_back(static_cast<int>(r));
-  bool all_gpu = true;
-  std::string shared;
-  for (const auto& [device, ranks] : by_device) {
-    if (device.find(":gpu") == std::string::npos) all_gpu = false;
-    if (ranks.size() < 2 || device.find(":gpu") == std::string::npos) continue;
-    shared += absl::StrFormat("%s%s (ranks %s)", shared.empty() ? "" : ", ", device, absl::StrJoin(ranks, ","));
-  }
-  const std::string& want = c->options().transport;
-  std::string why;  // why not NCCL; every rank reaches the same verdict from the same list
-  if (!all_gpu) {
-    why = "ranks run on the CPU";
-  } else if (!shared.empty()) {
-    why = "GPUs shared: " + shared + "; NCCL refuses ranks sharing a GPU";
-  } else if (want != "nccl") {
-    // Not the default yet: in its one run on two GPUs the first NCCL transfer never completed
-    // (docs/parallel.md). --transport nccl opts in.
-    why = want == "mpi" ? "--transport mpi" : "the NCCL link is experimental; --transport nccl selects it";
-  }
-  std::string id;
-  if (why.empty() && c->rank() == 0) {
-    absl::StatusOr<std::string> made = kernels::NcclUniqueId();
-    if (made.ok()) {
-      id = *made;
-    } else {
-      why = std::string(made.status().message());
+// Ends the process if it is still alive `timeout_ms` after construction and not destroyed by
+// then: for calls that wait on other ranks where no deadline reaches (NCCL's set-up).
+class SetupWatchdog {
+ public:
+  SetupWatchdog(int rank, int timeout_ms)
+      : thread_([this, rank, timeout_ms] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return done_; })) return;
+          std::fprintf(stderr, "mneme rank %d: NCCL set-up did not complete within %d ms (a rank is gone or stalled); "
+                               "leaving the job\n", rank, timeout_ms);
+          std::fflush(stderr);
+          std::_Exit(14);
+        }) {}
+  ~SetupWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
     }
+    cv_.notify_all();
+    thread_.join();
   }
-  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> ids, c->transport()->AllGather(c->rank() == 0 ? id : std::string()));
-  id = ids[0];  // rank 0's
-  if (id.empty() && why.empty()) why = "NCCL is not available on rank 0";
-  if (want == "nccl" && id.empty()) return absl::FailedPreconditionError("--transport nccl: " + why);
-  c->nccl_id_ = id;
-  if (c->rank() == 0) {
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// Commands whose device data may cross ranks (the link is made for these only).
+bool NeedsLink(const std::string& command) { return command == "route" || command == "ask" || command == "bench parallel"; }
+
+// Which device each rank drives and the transport that follows (a collective; rank 0 says it
+// once; parallel::ChooseTransport decides). For NCCL the ranks then form the communicator here,
+// where they are all in step, and agree on the outcome: if any rank's set-up fails, every rank
+// drops its link and MPI carries the data (or, with --transport nccl, the command fails).
+absl::Status ChooseTransport(MpiCluster* c, const std::string& command, Context& ctx) {
+  const int device = ctx.backend != "cpu" ? kernels::CudaDeviceForThisProcess() : -1;
+  const std::string mine = c->transport()->hosts()[static_cast<size_t>(c->rank())] + ":" + kernels::DeviceIdentity(device);
+  MNEME_ASSIGN_OR_RETURN(std::vector<std::string> all, c->transport()->AllGather(mine));
+  MNEME_ASSIGN_OR_RETURN(parallel::TransportChoice choice, parallel::ChooseTransport(all, c->options().transport));
+  std::string why = choice.why;
+  if (choice.nccl && !NeedsLink(command)) {
+    why = "no device data crosses ranks in " + command;
+  } else if (choice.nccl) {
+    std::string id;
+    if (c->rank() == 0) {
+      absl::StatusOr<std::string> made = kernels::NcclUniqueId();
+      if (made.ok()) id = *made;
+      if (!made.ok()) why = std::string(made.status().message());
+    }
+    MNEME_ASSIGN_OR_RETURN(std::vector<std::string> ids, c->transport()->AllGather(id));
+    id = ids[0];  // rank 0's; empty when NCCL failed there (every rank then skips the set-up)
+    absl::Status made = absl::OkStatus();
     if (!id.empty()) {
+      // NCCL's set-up waits for every rank inside NCCL, where no deadline reaches: a watchdog
+      // ends this rank if it takes longer than the request deadline (mpirun then ends the job).
+      SetupWatchdog watchdog(c->rank(), c->options().timeout_ms);
+      absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> link = kernels::NewNcclLink(device, c->rank(), c->size(), id);
+      if (link.ok()) c->link_ = std::move(*link);
+      made = link.status();
+    }
+    MNEME_ASSIGN_OR_RETURN(std::vector<std::string> errors,
+                           c->transport()->AllGather(made.ok() ? std::string() : std::string(made.message())));
+    if (id.empty()) {
+      if (c->rank() != 0) why = "NCCL is not available on rank 0";
+    } else {
+      for (size_t r = 0; r < errors.size(); ++r) {
+        if (errors[r].empty()) continue;
+        why = absl::StrFormat("NCCL set-up failed on rank %d: %s", r, errors[r]);
+        break;
+      }
+    }
+    if (!why.empty()) c->link_.reset();  // every rank the same way
+    if (!why.empty() && c->options().transport == "nccl") return absl::UnavailableError("--transport nccl: " + why);
+  }
+  if (c->rank() == 0) {
+    if (c->link_ != nullptr) {
       *ctx.err << absl::StrFormat("mneme: %d ranks on %d GPUs; NCCL moves K/V rows, queries and partial outputs "
-                                  "device to device (MPI carries the requests)\n", c->size(), by_device.size());
+                                  "device to device (MPI carries the requests)\n", c->size(), choice.devices);
     } else {
       *ctx.err << absl::StrFormat("mneme: %d ranks on %d %s; transport MPI through page-locked host buffers (%s)\n",
-                                  c->size(), by_device.size(), all_gpu ? "GPUs" : "devices", why);
+                                  c->size(), choice.devices, choice.all_gpu ? "GPUs" : "devices", why);
     }
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace
 
@@ -138,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> StartCluster(int* argc, char*** argv, c
 
 absl::Status PrepareCluster(Cluster* cluster, const std::string& command, Context& ctx) {
   auto* c = static_cast<MpiCluster*>(cluster);
-  MNEME_RETURN_IF_ERROR(ChooseTransport(c, ctx));
+  MNEME_RETURN_IF_ERROR(ChooseTransport(c, command, ctx));
   absl::Status st;
   if (ClusterCommands().count(command) == 0) {
     st = absl::InvalidArgumentError(absl::StrFormat(
@@ -181,7 +217,7 @@ absl::Status ServeCommand(Cluster* cluster, const std::string& command, const st
     *ctx.err << absl::StrFormat("mneme rank %d (pid %d): serving %s of session '%s'\n", c->rank(), ::getpid(),
                                 ctx.store_dir, session);
     ctx.err->flush();
-    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, c->MakeLink(shard->memory().backend()));
+    MNEME_ASSIGN_OR_RETURN(std::unique_ptr<kernels::DeviceLink> link, c->TakeLink(shard->memory().backend()));
     std::string reason;
     absl::Status served = parallel::ServeShard(c->transport(), shard.get(),
                                                std::chrono::milliseconds(c->options().timeout_ms), &reason, link.get());

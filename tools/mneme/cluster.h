@@ -17,7 +17,7 @@ struct ClusterOptions {
   bool idsa = false;   // --parallel-mode idsa
   int top_m = 0;       // --top-m (IDSA local top m; 0 = ceil(1.25 k / N))
   int timeout_ms = 30000;  // --rank-timeout-ms: a rank silent this long is lost
-  std::string transport = "auto";  // --transport auto|mpi|nccl (auto: MPI; NCCL is experimental)
+  std::string transport = "auto";  // --transport auto|mpi|nccl (auto: NCCL where every rank has its own GPU)
 };
 
 // Null (and OK) when the process was not started by an MPI launcher. Unimplemented when the
