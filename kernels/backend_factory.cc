@@ -106,6 +106,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
 }
 
 #ifndef MNEME_WITH_CUDA
+absl::Status NcclLoadable() { return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL"); }
 absl::StatusOr<std::string> NcclUniqueId() {
   return absl::UnavailableError("this build has no CUDA (MNEME_WITH_CUDA=OFF): no NCCL");
 }

@@ -48,6 +48,10 @@ class DeviceLink {
   virtual bool aborted() const = 0;
 };
 
+// OK when libnccl.so.2 can be loaded here (every rank checks before any joins a communicator, so
+// one rank without NCCL does not leave the others waiting in its set-up).
+[[nodiscard]] absl::Status NcclLoadable();
+
 // The NCCL id that rank 0 makes and every rank passes to NewNcclLink (128 bytes). Unavailable
 // without CUDA or a loadable libnccl.so.2.
 [[nodiscard]] absl::StatusOr<std::string> NcclUniqueId();

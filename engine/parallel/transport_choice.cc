@@ -39,4 +39,16 @@ absl::StatusOr<TransportChoice> ChooseTransport(const std::vector<std::string>& 
   return c;
 }
 
+absl::StatusOr<std::string> AgreeNcclId(const std::vector<std::string>& reports) {
+  for (size_t r = 0; r < reports.size(); ++r) {
+    if (!reports[r].empty() && reports[r][0] == '!') {
+      return absl::UnavailableError(absl::StrFormat("NCCL is not available on rank %d: %s", r, reports[r].substr(1)));
+    }
+  }
+  if (reports.empty() || reports[0].size() < 2 || reports[0][0] != '+') {
+    return absl::InternalError("rank 0 reported no NCCL id");
+  }
+  return reports[0].substr(1);
+}
+
 }  // namespace mneme::parallel

@@ -30,6 +30,12 @@ struct TransportChoice {
 [[nodiscard]] absl::StatusOr<TransportChoice> ChooseTransport(const std::vector<std::string>& devices,
                                                               const std::string& want);
 
+// The NCCL set-up's agreement, from what every rank reported at start: "!<why>" from a rank that
+// cannot load NCCL (or rank 0 failing to make the communicator's id), "+<id>" from rank 0, empty
+// from the others. Returns rank 0's id when every rank can take part; otherwise Unavailable
+// naming the first rank that cannot (no rank then starts the set-up, which would wait for it).
+[[nodiscard]] absl::StatusOr<std::string> AgreeNcclId(const std::vector<std::string>& reports);
+
 }  // namespace mneme::parallel
 
 #endif  // MNEME_ENGINE_PARALLEL_TRANSPORT_CHOICE_H_

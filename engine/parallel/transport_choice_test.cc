@@ -66,5 +66,18 @@ TEST(TransportChoiceTest, BadInputIsRefused) {
   EXPECT_EQ(ChooseTransport({}, "auto").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(TransportChoiceTest, NcclSetUpStartsOnlyWhenEveryRankCanTakePart) {
+  const std::string id("+\0!id-bytes", 11);  // an id may hold any byte, '!' and NUL included
+  absl::StatusOr<std::string> agreed = AgreeNcclId({id, "", ""});
+  ASSERT_TRUE(agreed.ok()) << agreed.status();
+  EXPECT_EQ(*agreed, id.substr(1));
+  agreed = AgreeNcclId({id, "", "!cannot load libnccl.so.2"});
+  EXPECT_EQ(agreed.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(agreed.status().message(), "NCCL is not available on rank 2: cannot load libnccl.so.2");
+  agreed = AgreeNcclId({"!no id", ""});
+  EXPECT_EQ(agreed.status().message(), "NCCL is not available on rank 0: no id");
+  EXPECT_EQ(AgreeNcclId({"", ""}).status().code(), absl::StatusCode::kInternal);
+}
+
 }  // namespace
 }  // namespace mneme::parallel

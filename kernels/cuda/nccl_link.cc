@@ -189,6 +189,8 @@ class NcclLink final : public DeviceLink {
 
 }  // namespace
 
+absl::Status NcclLoadable() { return LoadNccl().status(); }
+
 absl::StatusOr<std::string> NcclUniqueId() {
   MNEME_ASSIGN_OR_RETURN(const NcclApi* api, LoadNccl());
   ncclUniqueId id;

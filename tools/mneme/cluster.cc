@@ -116,14 +116,19 @@ absl::Status ChooseTransport(MpiCluster* c, const std::string& command, Context&
   if (choice.nccl && !NeedsLink(command)) {
     why = "no device data crosses ranks in " + command;
   } else if (choice.nccl) {
-    std::string id;
-    if (c->rank() == 0) {
+    // Every rank says whether it can load NCCL ("!why") and rank 0 adds the id ("+id"); the set-up
+    // runs only when all can (a rank that cannot would leave the others waiting inside NCCL).
+    std::string mine_nccl;
+    if (absl::Status loadable = kernels::NcclLoadable(); !loadable.ok()) {
+      mine_nccl = "!" + std::string(loadable.message());
+    } else if (c->rank() == 0) {
       absl::StatusOr<std::string> made = kernels::NcclUniqueId();
-      if (made.ok()) id = *made;
-      if (!made.ok()) why = std::string(made.status().message());
+      mine_nccl = made.ok() ? "+" + *made : "!" + std::string(made.status().message());
     }
-    MNEME_ASSIGN_OR_RETURN(std::vector<std::string> ids, c->transport()->AllGather(id));
-    id = ids[0];  // rank 0's; empty when NCCL failed there (every rank then skips the set-up)
+    MNEME_ASSIGN_OR_RETURN(std::vector<std::string> reports, c->transport()->AllGather(mine_nccl));
+    absl::StatusOr<std::string> agreed = parallel::AgreeNcclId(reports);
+    const std::string id = agreed.ok() ? *agreed : std::string();
+    if (!agreed.ok()) why = std::string(agreed.status().message());
     absl::Status made = absl::OkStatus();
     if (!id.empty()) {
       // NCCL's set-up waits for every rank inside NCCL, where no deadline reaches: a watchdog
@@ -135,9 +140,7 @@ absl::Status ChooseTransport(MpiCluster* c, const std::string& command, Context&
     }
     MNEME_ASSIGN_OR_RETURN(std::vector<std::string> errors,
                            c->transport()->AllGather(made.ok() ? std::string() : std::string(made.message())));
-    if (id.empty()) {
-      if (c->rank() != 0) why = "NCCL is not available on rank 0";
-    } else {
+    if (!id.empty()) {
       for (size_t r = 0; r < errors.size(); ++r) {
         if (errors[r].empty()) continue;
         why = absl::StrFormat("NCCL set-up failed on rank %d: %s", r, errors[r]);
@@ -145,7 +148,7 @@ absl::Status ChooseTransport(MpiCluster* c, const std::string& command, Context&
       }
     }
     if (!why.empty()) c->link_.reset();  // every rank the same way
-    if (!why.empty() && c->options().transport == "nccl") return absl::UnavailableError("--transport nccl: " + why);
+    if (!why.empty() && c->options().transport == "nccl") return absl::FailedPreconditionError("--transport nccl: " + why);
   }
   if (c->rank() == 0) {
     if (c->link_ != nullptr) {
