@@ -39,6 +39,8 @@ class DeviceLink {
   [[nodiscard]] virtual absl::Status Recv(int peer, void* dst, size_t bytes) = 0;
   [[nodiscard]] virtual absl::Status GroupStart() = 0;
   [[nodiscard]] virtual absl::Status GroupEnd() = 0;
+  // Callers make no call that synchronises the stream between posting a transfer and Wait or
+  // Abort: it would wait inside CUDA, past any deadline, for a peer that may have failed.
   // Waits until everything queued on the stream is done. UNAVAILABLE at the deadline (a peer
   // died or stalled), and the link is aborted.
   [[nodiscard]] virtual absl::Status Wait(std::chrono::steady_clock::time_point deadline) = 0;

@@ -225,7 +225,10 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
     if (wanted[static_cast<size_t>(r)].empty()) continue;
     request_.clear();
     Writer(&request_).Put<uint32_t>(static_cast<uint32_t>(Op::kFetch)).Put<int32_t>(slot).PutVector(wanted[static_cast<size_t>(r)]);
-    MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+    if (absl::Status st = SendRequest(r, request_); !st.ok()) {
+      if (opts_.link != nullptr) opts_.link->Abort();  // owners already asked will send to nobody
+      return st;
+    }
   }
   // Row offset of every selected document in ascending global order.
   std::vector<int64_t> offset(ordinals.size());
@@ -234,8 +237,22 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
     offset[i] = at;
     at += chunks_[static_cast<size_t>(ordinals[i])];
   }
-  // Over the link the owners' rows arrive device to device, straight into place: the receives are
-  // posted before the coordinator's own loads, so the transfers complete whatever happens here.
+  // Own documents, loaded in runs of consecutive selected ones, while the owners pack theirs.
+  absl::Status own;
+  for (size_t i = 0; i < ordinals.size() && own.ok();) {
+    if (Owner(ordinals[i]) != 0) {
+      ++i;
+      continue;
+    }
+    std::vector<int64_t> run;
+    const size_t first = i;
+    while (i < ordinals.size() && Owner(ordinals[i]) == 0) run.push_back(local_->Local(ordinals[i++]));
+    own = local->Load(slot, run, k + offset[first] * width, v + offset[first] * width, max_rows - offset[first]).status();
+  }
+  // Over the link the owners' rows arrive device to device, straight into place. The receives are
+  // posted after the coordinator's own loads (which synchronise the stream: posted before, they
+  // would wait inside CUDA, with no deadline, for an owner that may have failed) and whatever
+  // those loads returned, so the owners' sends always find their match.
   absl::Status posted;
   if (opts_.link != nullptr && remote_rows > 0) {
     posted = [&]() -> absl::Status {
@@ -251,18 +268,6 @@ absl::StatusOr<int64_t> ShardedMemory::Load(int slot, const std::vector<int64_t>
       }
       return opts_.link->GroupEnd();
     }();
-  }
-  // Own documents, loaded in runs of consecutive selected ones.
-  absl::Status own;
-  for (size_t i = 0; i < ordinals.size() && own.ok();) {
-    if (Owner(ordinals[i]) != 0) {
-      ++i;
-      continue;
-    }
-    std::vector<int64_t> run;
-    const size_t first = i;
-    while (i < ordinals.size() && Owner(ordinals[i]) == 0) run.push_back(local_->Local(ordinals[i++]));
-    own = local->Load(slot, run, k + offset[first] * width, v + offset[first] * width, max_rows - offset[first]).status();
   }
   if (remote_rows == 0) {
     MNEME_RETURN_IF_ERROR(own);
@@ -346,11 +351,23 @@ absl::Status ShardedMemory::MergeAttention(int slot, const float* q, int64_t t, 
     // Queries out and partial outputs back, device to device, in one group; the merge is queued
     // behind it, and the replies (status only) are read while it runs.
     if (opts_.link->aborted()) return absl::UnavailableError("the NCCL link between the ranks failed earlier in this command");
-    for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(SendRequest(r, request_));
+    for (int r = 1; r < n; ++r) {
+      if (absl::Status st = SendRequest(r, request_); !st.ok()) {
+        opts_.link->Abort();  // ranks already asked wait for queries that will not come
+        return st;
+      }
+    }
+    // With two ranks one group carries both directions (measured, docs/perf.md). With more, the
+    // queries go out in a group of their own first: NCCL may run one group's peers in rounds, and
+    // a round waiting for one worker's output must not hold back another worker's queries.
     absl::Status error = [&]() -> absl::Status {
       MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+      for (int r = 1; r < n; ++r) MNEME_RETURN_IF_ERROR(opts_.link->Send(r, q, qn * sizeof(float)));
+      if (n > 2) {
+        MNEME_RETURN_IF_ERROR(opts_.link->GroupEnd());
+        MNEME_RETURN_IF_ERROR(opts_.link->GroupStart());
+      }
       for (int r = 1; r < n; ++r) {
-        MNEME_RETURN_IF_ERROR(opts_.link->Send(r, q, qn * sizeof(float)));
         MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, parts_->f32() + static_cast<size_t>(r) * qn, qn * sizeof(float)));
         MNEME_RETURN_IF_ERROR(opts_.link->Recv(r, part_lse_->f32() + static_cast<size_t>(r) * ln, ln * sizeof(float)));
       }

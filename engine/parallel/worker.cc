@@ -24,6 +24,11 @@ class Server {
     v_.resize(slots);
     rows_.assign(slots, 0);
   }
+  // Transfers still posted (the reply could not be sent) would hold the buffers freed below, and
+  // cudaFree waits for them: give the link up first.
+  ~Server() {
+    if (posted_ && link_ != nullptr) link_->Abort();
+  }
 
   // After the reply went out: waits for the device transfers the request posted (the
   // coordinator posts its side before it reads the reply). A transfer that does not complete by
@@ -235,16 +240,19 @@ class Server {
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dq_, qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dout_, qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(kernels::EnsureBuffer(be_, &dlse_, ln * sizeof(float)));
-    posted_ = true;
-    MNEME_RETURN_IF_ERROR(link_->Recv(0, dq_->data(), qn * sizeof(float)));
     if (rows_[s] == 0) {  // selected nothing: contributes nothing to the merge
+      // (Blocking copies, so before the receive is posted: after it they would wait for q.)
       out_.assign(qn, 0.0f);
       lse_.assign(ln, -std::numeric_limits<float>::infinity());
       MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dout_->data(), out_.data(), qn * sizeof(float)));
       MNEME_RETURN_IF_ERROR(be_->CopyToDevice(dlse_->data(), lse_.data(), ln * sizeof(float)));
-    } else {
-      MNEME_RETURN_IF_ERROR(AttendRows(s, t));
     }
+    posted_ = true;
+    MNEME_RETURN_IF_ERROR(link_->Recv(0, dq_->data(), qn * sizeof(float)));
+    // Attention is queued behind the receive. (If it must grow its scratch it synchronises the
+    // stream, waiting for q; the coordinator posts q right after its request, and if it fails
+    // before that, its reply deadline ends the job.)
+    if (rows_[s] > 0) MNEME_RETURN_IF_ERROR(AttendRows(s, t));
     MNEME_RETURN_IF_ERROR(link_->GroupStart());
     MNEME_RETURN_IF_ERROR(link_->Send(0, dout_->data(), qn * sizeof(float)));
     MNEME_RETURN_IF_ERROR(link_->Send(0, dlse_->data(), ln * sizeof(float)));

@@ -1,7 +1,7 @@
 // kernels/device_link.h over NCCL, loaded with dlopen (headers only at build time).
 //
 // The communicator is blocking: a non-blocking one (ncclConfig_t::blocking = 0) runs every group
-// on a thread NCCL creates for it, which cost IDSA's decode about 0.1 ms per routed layer. What a
+// on a thread NCCL creates for it, which cost IDSA's decode about 60 µs per routed layer. What a
 // blocking NCCL call can wait for is a peer, and only while connecting: set-up (the caller bounds
 // it, device_link.h) connects every pair that will exchange data, both directions, with one tiny
 // exchange, so later groups only queue kernels. Transfers are waited for by polling the stream
@@ -41,14 +41,17 @@ struct NcclApi {
 };
 
 absl::StatusOr<const NcclApi*> LoadNccl() {
-  // NVLink multicast stays off (it can take shared GPUs out of service); an explicit setting wins.
-  setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/0);
   static NcclApi api;
   static std::string error;
   static const bool loaded = [] {
+    // NVLink multicast stays off (it can take shared GPUs out of service); an explicit setting
+    // wins. Set once, before NCCL starts any thread.
+    setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/0);
     void* lib = nullptr;
-    // The system's, else the one PyTorch's wheels ship.
-    for (const char* path : {"libnccl.so.2", "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
+    // $MNEME_NCCL_LIBRARY, else the system's, else the one PyTorch's wheels ship on the GPU host.
+    const char* chosen = std::getenv("MNEME_NCCL_LIBRARY");
+    for (const char* path : {chosen != nullptr && *chosen != '\0' ? chosen : "libnccl.so.2", "libnccl.so.2",
+                             "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
                              "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libnccl.so.2"}) {
       if ((lib = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
     }
@@ -130,11 +133,14 @@ class NcclLink final : public DeviceLink {
   }
   absl::Status GroupStart() override {
     MNEME_RETURN_IF_ERROR(Usable());
-    return Queued(api_->group_start(), "group start");
+    MNEME_RETURN_IF_ERROR(Queued(api_->group_start(), "group start"));
+    ++depth_;
+    return absl::OkStatus();
   }
   absl::Status GroupEnd() override {
     MNEME_RETURN_IF_ERROR(Usable());
     Traced trace("group", Clock::now());
+    --depth_;
     return Queued(api_->group_end(), "group");
   }
   absl::Status Wait(Clock::time_point deadline) override {
@@ -163,6 +169,8 @@ class NcclLink final : public DeviceLink {
     }
   }
   void Abort() override {
+    // NCCL's group state is per thread: close a group left open by a failed call first.
+    for (; depth_ > 0; --depth_) api_->group_end();
     if (comm_ != nullptr) api_->abort(comm_);
     comm_ = nullptr;
   }
@@ -185,6 +193,7 @@ class NcclLink final : public DeviceLink {
   ncclComm_t comm_;  // null once aborted
   const int device_;
   cudaStream_t stream_ = nullptr;
+  int depth_ = 0;  // open GroupStart calls
 };
 
 }  // namespace
@@ -209,16 +218,19 @@ absl::StatusOr<std::unique_ptr<DeviceLink>> NewNcclLink(int device, int rank, in
     return e == cudaSuccess ? absl::OkStatus() : absl::UnavailableError(absl::StrFormat("NCCL set-up: %s: %s", what, cudaGetErrorString(e)));
   };
   MNEME_RETURN_IF_ERROR(cuda(cudaSetDevice(device), "cudaSetDevice"));
-  ncclComm_t comm = nullptr;
-  MNEME_RETURN_IF_ERROR(Check(api, api->init_rank(&comm, size, uid, rank), "set-up"));
-  auto link = std::make_unique<NcclLink>(api, comm, device);
-  // Connects rank 0 with every other rank in both directions (the pairs that exchange data), in
-  // one group on both sides: NCCL connects a pair on its first transfer and needs both sides'
-  // groups to ask for the same connections then.
+  // The connecting exchange's buffers, made before joining: a rank failing here must not leave
+  // the others waiting inside NCCL for it.
   void* scratch = nullptr;
   cudaStream_t stream = nullptr;
   absl::Status st = cuda(cudaMalloc(&scratch, 2 * static_cast<size_t>(size) * sizeof(uint64_t)), "cudaMalloc");
   if (st.ok()) st = cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  ncclComm_t comm = nullptr;
+  if (st.ok()) st = Check(api, api->init_rank(&comm, size, uid, rank), "set-up");
+  std::unique_ptr<NcclLink> link;
+  if (comm != nullptr) link = std::make_unique<NcclLink>(api, comm, device);  // owns it from here
+  // Connects rank 0 with every other rank in both directions (the pairs that exchange data), in
+  // one group on both sides: NCCL connects a pair on its first transfer and needs both sides'
+  // groups to ask for the same connections then.
   if (st.ok()) st = Check(api, api->group_start(), "connect");
   if (st.ok()) {
     auto* slots = static_cast<uint64_t*>(scratch);
@@ -231,9 +243,11 @@ absl::StatusOr<std::unique_ptr<DeviceLink>> NewNcclLink(int device, int rank, in
     if (st.ok()) st = ended;
   }
   if (st.ok()) st = cuda(cudaStreamSynchronize(stream), "connect");
+  // On failure the communicator is aborted first: cudaFree would wait for a stuck transfer.
+  if (!st.ok()) link.reset();
   if (stream != nullptr) cudaStreamDestroy(stream);
   if (scratch != nullptr) cudaFree(scratch);
-  if (!st.ok()) return st;  // the link's destructor aborts the communicator
+  if (!st.ok()) return st;
   return std::unique_ptr<DeviceLink>(std::move(link));
 }
 

@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -133,7 +134,8 @@ absl::Status ChooseTransport(MpiCluster* c, const std::string& command, Context&
     if (!id.empty()) {
       // NCCL's set-up waits for every rank inside NCCL, where no deadline reaches: a watchdog
       // ends this rank if it takes longer than the request deadline (mpirun then ends the job).
-      SetupWatchdog watchdog(c->rank(), c->options().timeout_ms);
+      // Not shorter than 20 s: a healthy set-up over many GPUs or hosts can take seconds.
+      SetupWatchdog watchdog(c->rank(), std::max(c->options().timeout_ms, 20000));
       absl::StatusOr<std::unique_ptr<kernels::DeviceLink>> link = kernels::NewNcclLink(device, c->rank(), c->size(), id);
       if (link.ok()) c->link_ = std::move(*link);
       made = link.status();
