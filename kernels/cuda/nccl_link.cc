@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
@@ -48,11 +49,16 @@ absl::StatusOr<const NcclApi*> LoadNccl() {
     // wins. Set once, before NCCL starts any thread.
     setenv("NCCL_NVLS_ENABLE", "0", /*overwrite=*/0);
     void* lib = nullptr;
-    // $MNEME_NCCL_LIBRARY, else the system's, else the one PyTorch's wheels ship on the GPU host.
+    // $MNEME_NCCL_LIBRARY alone when set, else the system's, else the one PyTorch's wheels ship
+    // on the GPU host.
     const char* chosen = std::getenv("MNEME_NCCL_LIBRARY");
-    for (const char* path : {chosen != nullptr && *chosen != '\0' ? chosen : "libnccl.so.2", "libnccl.so.2",
-                             "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
-                             "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libnccl.so.2"}) {
+    const std::vector<const char*> paths =
+        chosen != nullptr && *chosen != '\0'
+            ? std::vector<const char*>{chosen}
+            : std::vector<const char*>{"libnccl.so.2",
+                                       "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/nccl/lib/libnccl.so.2",
+                                       "/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libnccl.so.2"};
+    for (const char* path : paths) {
       if ((lib = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
     }
     if (lib == nullptr) {
